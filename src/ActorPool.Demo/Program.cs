@@ -1,0 +1,66 @@
+using System.CommandLine;
+using System.Diagnostics;
+using ActorPool;
+using ActorPool.Demo;
+
+// The seed program, ported from Python:
+//
+//   data = (['a', '2'], ['b', '4'], ['c', '6'], ['d', '8'], ['e', '1'], ['f', '3'], ['g', '5'], ['h', '7'])
+//   def mp_worker(inputs, the_time): print(" Process %s\tWaiting %s seconds" % ...); time.sleep(...); print(" Process %s\tDONE" % ...)
+//   p = multiprocessing.Pool(2); p.map(mp_worker, data)
+//
+// No `if __name__ == '__main__':` guard is needed: worker processes never run this Main.
+
+var workers = new Option<int>("--workers", "-w")
+{
+    Description = "Number of worker processes.",
+    DefaultValueFactory = _ => 2,
+};
+workers.Validators.Add(r =>
+{
+    if (r.GetValueOrDefault<int>() < 1)
+        r.AddError("--workers must be at least 1.");
+});
+var unit = new Option<double>("--unit", "-u")
+{
+    Description = "Length of one of the seed's \"seconds\", in seconds (0.1 runs the example ten times faster).",
+    DefaultValueFactory = _ => 1.0,
+};
+unit.Validators.Add(r =>
+{
+    var v = r.GetValueOrDefault<double>();
+    if (v is < 0 or > 60 || double.IsNaN(v))
+        r.AddError("--unit must be between 0 and 60 seconds.");
+});
+
+var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit };
+root.SetAction(async (parse, ct) =>
+{
+    var n = parse.GetValue(workers);
+    var u = parse.GetValue(unit);
+
+    var clock = Stopwatch.StartNew();
+    await using var pool = new Pool(n);
+    await pool.WaitForWorkersAsync(ct);
+    var startup = clock.Elapsed;
+
+    clock.Restart();
+    var done = await pool.MapAsync(item => SeedExample.Work(item, u), SeedExample.Data, cancellationToken: ct);
+    var elapsed = clock.Elapsed;
+
+    Console.WriteLine($"Completed {done.Count} tasks: {string.Join(" ", done)}");
+    Console.WriteLine($"Pool start-up ({n} workers ready): {startup.TotalSeconds:F3} s");
+    Console.WriteLine($"Elapsed: {elapsed.TotalSeconds:F3} s (map of {SeedExample.Data.Length} tasks on {n} workers, unit {u} s)");
+    return 0;
+});
+
+var config = new InvocationConfiguration();
+var result = root.Parse(args);
+if (result.Errors.Count > 0)
+{
+    foreach (var e in result.Errors)
+        Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine("Run with --help for usage.");
+    return 2;
+}
+return await result.InvokeAsync(config);

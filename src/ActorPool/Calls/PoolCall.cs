@@ -1,0 +1,134 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using ActorPool.Coordination;
+using ActorPool.Execution;
+using ActorPool.Protocol;
+using Akka.Actor;
+
+namespace ActorPool.Calls;
+
+/// <summary>A chunk of inputs, serialized in the caller (so a bad argument fails here, naming it).</summary>
+internal sealed record PreparedChunk(int Index, long FirstIndex, int Count, byte[] Items);
+
+/// <summary>
+/// The caller's side of one call: feeds chunks to the coordinator with at most a fixed number outstanding
+/// (submitted and not yet consumed), receives outcomes through <see cref="ICallSink"/> and yields results in
+/// input order or as they arrive. Bounded memory whatever the input's length.
+/// </summary>
+internal sealed class PoolCall<TResult> : ICallSink
+{
+    private static long _nextCallId;
+
+    private readonly IActorRef _coordinator;
+    private readonly SemaphoreSlim _slots;
+    private readonly Channel<Outcome> _outcomes = Channel.CreateUnbounded<Outcome>(new UnboundedChannelOptions { SingleReader = true });
+
+    public long Id { get; } = Interlocked.Increment(ref _nextCallId);
+
+    private PoolCall(IActorRef coordinator, int maxOutstanding)
+    {
+        _coordinator = coordinator;
+        _slots = new SemaphoreSlim(maxOutstanding, maxOutstanding);
+    }
+
+    /// <summary>One chunk's outcome, the end of input, or a failure of the whole call.</summary>
+    private readonly record struct Outcome(int Index, byte[]? Results, int Completed, Exception? Error, bool Final, int TotalChunks);
+
+    /// <summary>Runs a call: results in input order (<paramref name="ordered"/>) or as they complete.</summary>
+    public static async IAsyncEnumerable<TResult> Run(
+        IActorRef coordinator, byte[] function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var call = new PoolCall<TResult>(coordinator, maxOutstanding);
+        using var feedCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        coordinator.Tell(new StartCall(call.Id, function, call));
+        var feeder = Task.Run(() => call.FeedAsync(chunks, feedCts.Token), CancellationToken.None);
+        try
+        {
+            var pending = ordered ? new Dictionary<int, Outcome>() : null;
+            var next = 0;
+            var total = -1;
+            while (total < 0 || next < total)
+            {
+                Outcome o;
+                if (pending is not null && pending.Remove(next, out var ready))
+                {
+                    o = ready;
+                }
+                else
+                {
+                    o = await call._outcomes.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    if (o.Final)
+                    {
+                        if (o.Error is not null)
+                            throw o.Error;
+                        total = o.TotalChunks;
+                        continue;
+                    }
+                    if (pending is not null && o.Index != next)
+                    {
+                        pending[o.Index] = o;
+                        continue;
+                    }
+                }
+
+                if (o.Completed != 0)
+                {
+                    // Completed < 0: the whole chunk ran.
+                    var results = (TResult[])Payload.Deserialize(o.Results!)!;
+                    var n = o.Completed < 0 ? results.Length : Math.Min(o.Completed, results.Length);
+                    for (var i = 0; i < n; i++)
+                        yield return results[i];
+                }
+                if (o.Error is not null)
+                    throw o.Error;
+                next++;
+                call._slots.Release();
+            }
+        }
+        finally
+        {
+            feedCts.Cancel();
+            coordinator.Tell(new EndCall(call.Id));
+            try
+            {
+                await feeder.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private async Task FeedAsync(IEnumerable<PreparedChunk> chunks, CancellationToken ct)
+    {
+        var count = 0;
+        try
+        {
+            foreach (var chunk in chunks)
+            {
+                await _slots.WaitAsync(ct).ConfigureAwait(false);
+                _coordinator.Tell(new SubmitChunk(new ChunkId(Id, chunk.Index), chunk.Items, chunk.FirstIndex, chunk.Count));
+                count++;
+            }
+            _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, null, Final: true, TotalChunks: count));
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            // The input itself failed (its enumerator threw, or an argument cannot be sent): fail the call with it.
+            _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, e, Final: true, TotalChunks: count));
+        }
+    }
+
+    void ICallSink.ChunkCompleted(int index, byte[] results) =>
+        _outcomes.Writer.TryWrite(new Outcome(index, results, -1, null, false, 0));
+
+    void ICallSink.ChunkFailed(int index, byte[] partialResults, int completed, Exception error) =>
+        _outcomes.Writer.TryWrite(new Outcome(index, partialResults, completed, error, false, 0));
+
+    void ICallSink.CallFailed(Exception error) =>
+        _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, error, Final: true, 0));
+}

@@ -1,0 +1,135 @@
+using Akka.Configuration;
+
+namespace ActorPool.Configuration;
+
+/// <summary>The validated settings of one pool: <c>actorpool.*</c> HOCON overlaid with <see cref="PoolOptions"/>.</summary>
+internal sealed record PoolSettings
+{
+    public static readonly string[] StartMethods = ["spawn"];
+
+    public required int Processes { get; init; }
+    public required string StartMethod { get; init; }
+    public required int MaxTaskRetries { get; init; }
+    public required int MaxTasksPerChild { get; init; }
+    public required int MaxWindow { get; init; }
+    public required int MaxChunksInFlightPerCall { get; init; }
+    public required TimeSpan WorkerStartupTimeout { get; init; }
+    public required int MaxConsecutiveStartFailures { get; init; }
+    public required TimeSpan WorkerShutdownTimeout { get; init; }
+    public required bool ForwardWorkerOutput { get; init; }
+
+    /// <summary>The embedded reference.conf.</summary>
+    public static Config Reference { get; } = LoadReference();
+
+    private static Config LoadReference()
+    {
+        using var stream = typeof(PoolSettings).Assembly.GetManifestResourceStream("ActorPool.reference.conf")
+            ?? throw new InvalidOperationException("ActorPool.reference.conf is not embedded in the ActorPool assembly.");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    }
+
+    /// <summary>Parses user HOCON, naming the problem when it is malformed.</summary>
+    public static Config ParseUserConfig(string? hocon, string origin)
+    {
+        if (string.IsNullOrWhiteSpace(hocon))
+            return Config.Empty;
+        try
+        {
+            return ConfigurationFactory.ParseString(hocon);
+        }
+        catch (Exception e)
+        {
+            throw new ArgumentException($"{origin} is not valid HOCON: {e.Message}", nameof(PoolOptions.Config), e);
+        }
+    }
+
+    public static PoolSettings Create(Config config, PoolOptions options)
+    {
+        var c = config.GetConfig("actorpool") ?? throw new ArgumentException("The configuration has no 'actorpool' section.");
+
+        var processes = options.Processes ?? Read(() => c.GetInt("processes"), "actorpool.processes");
+        if (options.Processes is null && processes == 0)
+            processes = Environment.ProcessorCount;
+        Require(processes >= 1, options.Processes is null ? "actorpool.processes" : "Processes", processes, "must be at least 1 (0 in HOCON means one per CPU)");
+
+        var startMethod = options.StartMethod ?? Read(() => c.GetString("start-method"), "actorpool.start-method");
+        ValidateStartMethod(startMethod);
+
+        var retries = options.MaxTaskRetries ?? Read(() => c.GetInt("max-task-retries"), "actorpool.max-task-retries");
+        Require(retries is >= 0 and <= 100, options.MaxTaskRetries is null ? "actorpool.max-task-retries" : "MaxTaskRetries", retries, "must be between 0 and 100");
+
+        int maxTasks;
+        if (options.MaxTasksPerChild is { } m)
+        {
+            Require(m >= 1, "MaxTasksPerChild", m, "must be a positive number, or null for no limit (as Python's maxtasksperchild=None)");
+            maxTasks = m;
+        }
+        else
+        {
+            maxTasks = Read(() => c.GetInt("max-tasks-per-child"), "actorpool.max-tasks-per-child");
+            Require(maxTasks >= 0, "actorpool.max-tasks-per-child", maxTasks, "must be 0 (never) or positive");
+        }
+
+        var window = Read(() => c.GetInt("dispatch.max-window"), "actorpool.dispatch.max-window");
+        Require(window is >= 1 and <= 1024, "actorpool.dispatch.max-window", window, "must be between 1 and 1024");
+
+        var inFlight = Read(() => c.GetInt("dispatch.max-chunks-in-flight-per-call"), "actorpool.dispatch.max-chunks-in-flight-per-call");
+        Require(inFlight >= 0, "actorpool.dispatch.max-chunks-in-flight-per-call", inFlight, "must be 0 (automatic) or positive");
+        if (inFlight == 0)
+            inFlight = Math.Max(64, 4 * processes * window);
+
+        var startup = Read(() => c.GetTimeSpan("worker.startup-timeout"), "actorpool.worker.startup-timeout");
+        Require(startup >= TimeSpan.FromSeconds(1) && startup <= TimeSpan.FromMinutes(10), "actorpool.worker.startup-timeout", startup, "must be between 1s and 10m");
+
+        var failures = Read(() => c.GetInt("worker.max-consecutive-start-failures"), "actorpool.worker.max-consecutive-start-failures");
+        Require(failures is >= 1 and <= 100, "actorpool.worker.max-consecutive-start-failures", failures, "must be between 1 and 100");
+
+        var shutdown = Read(() => c.GetTimeSpan("worker.shutdown-timeout"), "actorpool.worker.shutdown-timeout");
+        Require(shutdown >= TimeSpan.Zero && shutdown <= TimeSpan.FromMinutes(10), "actorpool.worker.shutdown-timeout", shutdown, "must be between 0s and 10m");
+
+        return new PoolSettings
+        {
+            Processes = processes,
+            StartMethod = startMethod,
+            MaxTaskRetries = retries,
+            MaxTasksPerChild = maxTasks,
+            MaxWindow = window,
+            MaxChunksInFlightPerCall = inFlight,
+            WorkerStartupTimeout = startup,
+            MaxConsecutiveStartFailures = failures,
+            WorkerShutdownTimeout = shutdown,
+            ForwardWorkerOutput = options.ForwardWorkerOutput ?? true,
+        };
+    }
+
+    public static void ValidateStartMethod(string name)
+    {
+        if (name == "fork")
+            throw new ArgumentException(
+                "Start method 'fork' is not supported: a running .NET runtime cannot be forked safely (its threads, " +
+                "including the garbage collector's and Akka's, would not exist in the child, which can deadlock; " +
+                "Python warns of the same with threads). Use 'spawn'.", nameof(PoolOptions.StartMethod));
+        if (Array.IndexOf(StartMethods, name) < 0)
+            throw new ArgumentException(
+                $"Unknown start method '{name}'. Valid start methods: {string.Join(", ", StartMethods)}.", nameof(PoolOptions.StartMethod));
+    }
+
+    private static T Read<T>(Func<T> read, string key)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception e)
+        {
+            throw new ArgumentException($"{key} has an invalid value: {e.Message}", key, e);
+        }
+    }
+
+    private static void Require(bool ok, string name, object value, string rule)
+    {
+        if (!ok)
+            throw new ArgumentOutOfRangeException(name, value, $"{name} = {value} is invalid: it {rule}.");
+    }
+}

@@ -1,0 +1,515 @@
+using System.Diagnostics;
+using ActorPool.Configuration;
+using ActorPool.Protocol;
+using Akka.Actor;
+using Akka.Event;
+
+namespace ActorPool.Coordination;
+
+/// <summary>
+/// The pool's coordinator: owns the workers (its round-robin routees), the queue of chunks and the ledger of
+/// what each worker holds.
+/// <code>
+///  caller ──StartCall/SubmitChunk──▶ pending FIFO ──RunChunk (window per worker)──▶ worker ──ChunkDone──┐
+///    ▲                                   ▲                                                            │
+///    └──────── ICallSink ◀── ledger ◀────┴── requeue (attempts ≤ retries) ◀── WorkerExited/Terminated ◀┘
+/// </code>
+/// A worker is sent a chunk only while it holds fewer than the call's window (1 until tasks are measured to be
+/// much shorter than a round trip), so a long task never has short ones queued behind it. A chunk's result is
+/// accepted once: a late or duplicate <see cref="ChunkDone"/> is dropped.
+/// </summary>
+internal sealed class Coordinator : ReceiveActor, IWithTimers
+{
+    public const string Name = "actorpool-coordinator";
+
+    private readonly PoolSettings _settings;
+    private readonly IWorkerLauncher _launcher;
+    private readonly string _secret;
+    private readonly byte[] _initializer;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    private readonly Dictionary<string, WorkerEntry> _workers = new();
+    private readonly Dictionary<IActorRef, WorkerEntry> _byRef = new();
+    private readonly List<WorkerEntry> _routees = new();
+    private int _next;
+
+    private readonly Dictionary<long, CallEntry> _calls = new();
+    private readonly Dictionary<ChunkId, ChunkEntry> _chunks = new();
+    private readonly LinkedList<ChunkId> _pending = new();
+
+    private int _launchCounter;
+    private int _consecutiveStartFailures;
+    private string? _brokenReason;
+    private bool _stopping;
+    private readonly List<IActorRef> _readyWaiters = new();
+    private readonly List<IActorRef> _idleWaiters = new();
+    private readonly List<IActorRef> _stopWaiters = new();
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public Coordinator(PoolSettings settings, IWorkerLauncher launcher, string secret, byte[] initializer)
+    {
+        _settings = settings;
+        _launcher = launcher;
+        _secret = secret;
+        _initializer = initializer;
+
+        Receive<StartCall>(OnStartCall);
+        Receive<SubmitChunk>(OnSubmitChunk);
+        Receive<EndCall>(OnEndCall);
+        Receive<ChunkDone>(OnChunkDone);
+
+        Receive<RegisterWorker>(OnRegister);
+        Receive<WorkerReady>(OnWorkerReady);
+        Receive<WorkerInitFailed>(OnWorkerInitFailed);
+        Receive<WorkerLaunched>(OnWorkerLaunched);
+        Receive<WorkerLaunchFailed>(m => OnWorkerGone(m.WorkerId, null, m.Reason));
+        Receive<WorkerExited>(m => OnWorkerGone(m.WorkerId, m.ExitCode, m.ErrorTail));
+        Receive<WorkerStartupTimedOut>(OnStartupTimedOut);
+        Receive<Terminated>(m =>
+        {
+            if (_byRef.TryGetValue(m.ActorRef, out var w))
+                OnWorkerGone(w.Id, null, "");
+        });
+
+        Receive<WaitForWorkers>(_ => { _readyWaiters.Add(Sender); ReplyWaiters(); });
+        Receive<WaitForIdle>(_ => { _idleWaiters.Add(Sender); ReplyWaiters(); });
+        Receive<StopWorkers>(_ => OnStopWorkers());
+        Receive<TerminateWorkers>(_ => OnTerminate());
+    }
+
+    public static Props Props(PoolSettings settings, IWorkerLauncher launcher, string secret, byte[] initializer) =>
+        Akka.Actor.Props.Create(() => new Coordinator(settings, launcher, secret, initializer));
+
+    protected override void PreStart()
+    {
+        for (var i = 0; i < _settings.Processes; i++)
+            LaunchWorker();
+    }
+
+    protected override void PostStop()
+    {
+        // The ActorSystem is going away: no worker may outlive it.
+        foreach (var w in _workers.Values)
+            _launcher.Kill(w.Id);
+    }
+
+    private PoolStatus Status() =>
+        new(_routees.Count, _workers.Count, _calls.Count, _brokenReason);
+
+    // ------------------------------------------------------------------ calls
+
+    private void OnStartCall(StartCall m)
+    {
+        if (_brokenReason is not null)
+        {
+            m.Sink.CallFailed(new PoolBrokenException(_brokenReason));
+            return;
+        }
+        _calls[m.CallId] = new CallEntry(m.CallId, m.Function, m.Sink);
+    }
+
+    private void OnSubmitChunk(SubmitChunk m)
+    {
+        if (!_calls.TryGetValue(m.Chunk.CallId, out var call))
+            return; // ended or failed already
+        _chunks[m.Chunk] = new ChunkEntry(m.Chunk, m.Items, m.FirstIndex, m.Count, call);
+        _pending.AddLast(m.Chunk);
+        Dispatch();
+    }
+
+    private void OnEndCall(EndCall m)
+    {
+        if (!_calls.Remove(m.CallId, out var call))
+            return;
+        // Drop what is still queued; what is running finishes and its result is dropped.
+        for (var node = _pending.First; node is not null;)
+        {
+            var next = node.Next;
+            if (node.Value.CallId == m.CallId)
+                _pending.Remove(node);
+            node = next;
+        }
+        foreach (var id in _chunks.Keys.Where(k => k.CallId == m.CallId).ToList())
+            _chunks.Remove(id);
+        foreach (var w in call.KnownBy)
+            if (_workers.TryGetValue(w, out var worker) && worker.Ref is not null)
+                worker.Ref.Tell(new ForgetCall(m.CallId));
+        ReplyWaiters();
+    }
+
+    // ------------------------------------------------------------------ dispatch
+
+    private void Dispatch()
+    {
+        while (_pending.First is { } node && _routees.Count > 0)
+        {
+            var chunk = _chunks[node.Value];
+            var worker = NextWorkerWithCredit(chunk.Call);
+            if (worker is null)
+                return;
+            _pending.RemoveFirst();
+            Send(chunk, worker);
+        }
+    }
+
+    private WorkerEntry? NextWorkerWithCredit(CallEntry call)
+    {
+        for (var k = 0; k < _routees.Count; k++)
+        {
+            var i = (_next + k) % _routees.Count;
+            var w = _routees[i];
+            if (w.Running.Count < call.Window && !w.AtTaskLimit(_settings.MaxTasksPerChild))
+            {
+                _next = i + 1;
+                return w;
+            }
+        }
+        return null;
+    }
+
+    private void Send(ChunkEntry chunk, WorkerEntry worker)
+    {
+        chunk.Attempts++;
+        chunk.Worker = worker;
+        chunk.DispatchedAt = Stopwatch.GetTimestamp();
+        chunk.DispatchedToIdle = worker.Running.Count == 0;
+        worker.Running.Add(chunk.Id);
+        worker.TasksAssigned++;
+        var function = chunk.Call.KnownBy.Add(worker.Id) ? chunk.Call.Function : [];
+        worker.Ref!.Tell(new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Items));
+    }
+
+    private void OnChunkDone(ChunkDone m)
+    {
+        if (m.Chunk == WarmUpChunk && _byRef.TryGetValue(Sender, out var warming) && warming is { WarmingUp: true, Ready: false })
+        {
+            OnWarmedUp(warming);
+            return;
+        }
+        if (!_byRef.TryGetValue(Sender, out var worker) || !worker.Running.Remove(m.Chunk))
+        {
+            _log.Debug("Dropped a result for {0} from {1}: not outstanding there.", m.Chunk, Sender.Path);
+            return;
+        }
+        if (_chunks.Remove(m.Chunk, out var chunk) && chunk.Worker == worker)
+        {
+            chunk.Call.Measure(chunk, m.ElapsedTicks, _settings.MaxWindow);
+            if (m.Error is null)
+                chunk.Call.Sink.ChunkCompleted(chunk.Id.Index, m.Results);
+            else
+                chunk.Call.Sink.ChunkFailed(chunk.Id.Index, m.Results, m.Completed,
+                    new TaskFailedException(chunk.FirstIndex + m.Completed, m.Error.Type, m.Error.Message, m.Error.StackTrace, worker.Describe()));
+        }
+        else if (chunk is not null)
+        {
+            _chunks[m.Chunk] = chunk; // it belongs to a newer attempt elsewhere
+        }
+        worker.TasksDone++;
+        RetireIfDone(worker);
+        Dispatch();
+        ReplyWaiters();
+    }
+
+    // ------------------------------------------------------------------ workers
+
+    private void LaunchWorker()
+    {
+        var id = $"w{++_launchCounter}";
+        var entry = new WorkerEntry(id);
+        _workers[id] = entry;
+        Timers.StartSingleTimer(("startup", id), new WorkerStartupTimedOut(id), _settings.WorkerStartupTimeout);
+        var self = Self;
+        var launcher = _launcher;
+        var coordinator = Self;
+        Task.Run(() => launcher.Launch(id, coordinator)).PipeTo(self,
+            success: pid => new WorkerLaunched(id, pid),
+            failure: e => new WorkerLaunchFailed(id, e.GetBaseException().Message));
+    }
+
+    private void OnWorkerLaunched(WorkerLaunched m)
+    {
+        if (_workers.TryGetValue(m.WorkerId, out var w))
+            w.Pid ??= m.Pid;
+    }
+
+    private void OnRegister(RegisterWorker m)
+    {
+        if (!string.Equals(m.Secret, _secret, StringComparison.Ordinal))
+        {
+            _log.Warning("Refused a worker registration from {0} (pid {1}): it does not hold this pool's secret.", Sender.Path.Address, m.Pid);
+            Sender.Tell(new WorkerRejected("wrong pool secret"));
+            return;
+        }
+        if (_stopping || _brokenReason is not null)
+        {
+            Sender.Tell(new WorkerRejected(_stopping ? "the pool is shutting down" : _brokenReason!));
+            return;
+        }
+        if (!_workers.TryGetValue(m.WorkerId, out var entry))
+        {
+            entry = new WorkerEntry(m.WorkerId) { External = true };
+            _workers[m.WorkerId] = entry;
+        }
+        if (entry.Ref is not null)
+        {
+            Sender.Tell(new WorkerAccepted(_initializer)); // a repeated registration: the reply was lost
+            return;
+        }
+        entry.Ref = m.Worker;
+        entry.Pid = m.Pid;
+        entry.Host = m.Host;
+        _byRef[m.Worker] = entry;
+        Context.Watch(m.Worker);
+        m.Worker.Tell(new WorkerAccepted(_initializer));
+    }
+
+    /// <summary>
+    /// Call id 0 is the warm-up: one tiny chunk through the whole path (remoting, serializers, task thread) before a
+    /// worker counts as ready, so the first real task does not pay for the cold start.
+    /// </summary>
+    private static readonly ChunkId WarmUpChunk = new(0, 0);
+
+    private static readonly byte[] WarmUpFunction = Execution.Payload.Serialize(new Execution.MapFunction<int, int>(static x => x + 1));
+    private static readonly byte[] WarmUpItems = Execution.Payload.Serialize(new[] { 1, 2, 3 });
+
+    private void OnWorkerReady(WorkerReady m)
+    {
+        if (!_workers.TryGetValue(m.WorkerId, out var w) || w.Ref is null || w.Ready || w.WarmingUp)
+            return;
+        w.WarmingUp = true;
+        w.Ref.Tell(new RunChunk(WarmUpChunk, 1, WarmUpFunction, WarmUpItems));
+    }
+
+    private void OnWarmedUp(WorkerEntry w)
+    {
+        w.Ref!.Tell(new ForgetCall(WarmUpChunk.CallId));
+        w.Ready = true;
+        Timers.Cancel(("startup", w.Id));
+        _consecutiveStartFailures = 0;
+        _routees.Add(w);
+        _log.Debug("Worker {0} ready.", w.Describe());
+        Dispatch();
+        ReplyWaiters();
+    }
+
+    private void OnWorkerInitFailed(WorkerInitFailed m)
+    {
+        var who = _workers.TryGetValue(m.WorkerId, out var w) ? w.Describe() : m.WorkerId;
+        Break($"The pool's initializer raised {m.Error.Type} in worker {who}: {m.Error.Message}");
+    }
+
+    private void OnStartupTimedOut(WorkerStartupTimedOut m)
+    {
+        if (!_workers.TryGetValue(m.WorkerId, out var w) || w.Ready)
+            return;
+        _log.Warning("Worker {0} was not ready within {1} (actorpool.worker.startup-timeout); killing it.", w.Describe(), _settings.WorkerStartupTimeout);
+        w.TimedOut = true;
+        _launcher.Kill(w.Id);
+    }
+
+    private void OnWorkerGone(string workerId, int? exitCode, string errorTail)
+    {
+        if (!_workers.Remove(workerId, out var w))
+            return;
+        Timers.Cancel(("startup", w.Id));
+        if (w.Ref is not null)
+        {
+            _byRef.Remove(w.Ref);
+            Context.Unwatch(w.Ref);
+        }
+        _routees.Remove(w);
+        if (_next > _routees.Count) _next = 0;
+
+        var requeued = 0;
+        var failed = 0;
+        foreach (var id in w.Running)
+        {
+            if (!_chunks.TryGetValue(id, out var chunk) || chunk.Worker != w)
+                continue;
+            chunk.Worker = null;
+            if (chunk.Attempts > _settings.MaxTaskRetries)
+            {
+                _chunks.Remove(id);
+                chunk.Call.Sink.ChunkFailed(id.Index, [], 0, new WorkerLostException(chunk.FirstIndex, w.Describe(), exitCode, chunk.Attempts));
+                failed++;
+            }
+            else
+            {
+                _pending.AddFirst(id);
+                requeued++;
+            }
+        }
+        w.Running.Clear();
+
+        var expected = w.Retiring || _stopping;
+        if (!w.Ready && !expected)
+        {
+            // Never became ready: a start failure. Several in a row mean the pool cannot work at all.
+            var why = w.TimedOut ? $"was not ready within {_settings.WorkerStartupTimeout}" : $"{WorkerLostException.ExitText(exitCode)} before it was ready";
+            var tail = string.IsNullOrWhiteSpace(errorTail) ? "" : $" Its error output: {errorTail.Trim()}";
+            _consecutiveStartFailures++;
+            if (_consecutiveStartFailures >= _settings.MaxConsecutiveStartFailures)
+                Break($"{_consecutiveStartFailures} worker processes in a row failed to start; the last, {w.Describe()}, {why}.{tail}");
+            else
+                _log.Warning("Worker {0} {1}; starting another.{2}", w.Describe(), why, tail);
+        }
+        else if (expected)
+        {
+            _log.Debug("Worker {0} {1}.", w.Describe(), WorkerLostException.ExitText(exitCode));
+        }
+        else
+        {
+            var what = requeued + failed == 0 ? "it held no task" :
+                $"{requeued} task chunk(s) re-queued{(failed > 0 ? $", {failed} failed after {_settings.MaxTaskRetries + 1} attempt(s)" : "")}";
+            _log.Warning("Worker {0} {1}; {2}; starting a replacement.", w.Describe(), WorkerLostException.ExitText(exitCode), what);
+        }
+
+        if (!_stopping && _brokenReason is null && !w.External)
+            LaunchWorker();
+        Dispatch();
+        ReplyWaiters();
+    }
+
+    private void RetireIfDone(WorkerEntry w)
+    {
+        if (w.Running.Count > 0 || w.Retiring || !(w.AtTaskLimit(_settings.MaxTasksPerChild) || _stopping))
+            return;
+        w.Retiring = true;
+        _routees.Remove(w);
+        if (_next > _routees.Count) _next = 0;
+        w.Ref?.Tell(Retire.Instance);
+        _log.Debug("Worker {0} retires after {1} task(s).", w.Describe(), w.TasksDone);
+        if (!_stopping && !w.External)
+            LaunchWorker();
+    }
+
+    private void Break(string reason)
+    {
+        if (_brokenReason is not null)
+            return;
+        _brokenReason = reason;
+        _log.Error("Pool broken: {0}", reason);
+        var error = new PoolBrokenException(reason);
+        foreach (var call in _calls.Values)
+            call.Sink.CallFailed(error);
+        _calls.Clear();
+        _chunks.Clear();
+        _pending.Clear();
+        foreach (var w in _workers.Values)
+            _launcher.Kill(w.Id);
+        ReplyWaiters();
+    }
+
+    private void OnStopWorkers()
+    {
+        _stopping = true;
+        _stopWaiters.Add(Sender);
+        foreach (var w in _workers.Values.ToList())
+        {
+            if (w.Ref is null)
+                _launcher.Kill(w.Id); // still starting: nothing to lose
+            else
+                RetireIfDone(w);
+        }
+        Timers.StartSingleTimer("stop-timeout", TerminateWorkers.Instance, _settings.WorkerShutdownTimeout + _settings.WorkerShutdownTimeout);
+        ReplyWaiters();
+    }
+
+    private void OnTerminate()
+    {
+        _stopping = true;
+        if (!Sender.IsNobody() && !Sender.Equals(Self))
+            _stopWaiters.Add(Sender);
+        var error = new ObjectDisposedException(nameof(Pool), "The pool was terminated.");
+        foreach (var call in _calls.Values)
+            call.Sink.CallFailed(error);
+        _calls.Clear();
+        _chunks.Clear();
+        _pending.Clear();
+        foreach (var w in _workers.Values)
+            _launcher.Kill(w.Id);
+        ReplyWaiters();
+    }
+
+    private void ReplyWaiters()
+    {
+        var status = Status();
+        if (_readyWaiters.Count > 0 && (status.ReadyWorkers >= _settings.Processes || _brokenReason is not null || _stopping))
+        {
+            foreach (var w in _readyWaiters) w.Tell(status);
+            _readyWaiters.Clear();
+        }
+        if (_idleWaiters.Count > 0 && (_calls.Count == 0 || _brokenReason is not null))
+        {
+            foreach (var w in _idleWaiters) w.Tell(status);
+            _idleWaiters.Clear();
+        }
+        if (_stopWaiters.Count > 0 && _workers.Count == 0)
+        {
+            foreach (var w in _stopWaiters) w.Tell(status);
+            _stopWaiters.Clear();
+        }
+    }
+
+    // ------------------------------------------------------------------ state
+
+    private sealed class WorkerEntry(string id)
+    {
+        public string Id { get; } = id;
+        public int? Pid { get; set; }
+        public string Host { get; set; } = "127.0.0.1";
+        public IActorRef? Ref { get; set; }
+        public bool Ready { get; set; }
+        public bool WarmingUp { get; set; }
+        public bool Retiring { get; set; }
+        public bool TimedOut { get; set; }
+        public bool External { get; init; }
+        public HashSet<ChunkId> Running { get; } = new();
+        public int TasksAssigned { get; set; }
+        public int TasksDone { get; set; }
+
+        public bool AtTaskLimit(int max) => max > 0 && TasksAssigned >= max;
+
+        public string Describe() => Pid is { } pid ? $"{Id} (pid {pid})" : Id;
+    }
+
+    private sealed class CallEntry(long id, byte[] function, ICallSink sink)
+    {
+        public long Id { get; } = id;
+        public byte[] Function { get; } = function;
+        public ICallSink Sink { get; } = sink;
+        public HashSet<string> KnownBy { get; } = new();
+
+        /// <summary>Chunks one worker may hold for this call; grows only while tasks are far shorter than a round trip.</summary>
+        public int Window { get; private set; } = 1;
+
+        private double _execTicks = -1;
+        private double _overheadTicks = -1;
+
+        public void Measure(ChunkEntry chunk, long execTicks, int maxWindow)
+        {
+            _execTicks = _execTicks < 0 ? execTicks : 0.8 * _execTicks + 0.2 * execTicks;
+            if (chunk.DispatchedToIdle)
+            {
+                var overhead = Math.Max(0, Stopwatch.GetTimestamp() - chunk.DispatchedAt - execTicks);
+                _overheadTicks = _overheadTicks < 0 ? overhead : 0.8 * _overheadTicks + 0.2 * overhead;
+            }
+            if (_overheadTicks >= 0)
+                Window = (int)Math.Clamp(1 + Math.Floor(_overheadTicks / Math.Max(1, _execTicks)), 1, maxWindow);
+        }
+    }
+
+    private sealed class ChunkEntry(ChunkId id, byte[] items, long firstIndex, int count, CallEntry call)
+    {
+        public ChunkId Id { get; } = id;
+        public byte[] Items { get; } = items;
+        public long FirstIndex { get; } = firstIndex;
+        public int Count { get; } = count;
+        public CallEntry Call { get; } = call;
+        public int Attempts { get; set; }
+        public WorkerEntry? Worker { get; set; }
+        public long DispatchedAt { get; set; }
+        public bool DispatchedToIdle { get; set; }
+    }
+}

@@ -1,0 +1,78 @@
+using ActorPool.Protocol;
+
+namespace ActorPool.Coordination;
+
+/// <summary>
+/// Where the coordinator delivers a call's outcomes. Implemented by the caller-side call object; methods are
+/// called from the coordinator's thread and must only hand the data over (they never block).
+/// </summary>
+internal interface ICallSink
+{
+    /// <summary>All items of the chunk ran; <paramref name="results"/> is a serialized <c>TResult[]</c>.</summary>
+    void ChunkCompleted(int index, byte[] results);
+
+    /// <summary>
+    /// The first <paramref name="completed"/> items ran (their results in <paramref name="partialResults"/>), then
+    /// the chunk failed with <paramref name="error"/> (<see cref="TaskFailedException"/> or <see cref="WorkerLostException"/>).
+    /// </summary>
+    void ChunkFailed(int index, byte[] partialResults, int completed, Exception error);
+
+    /// <summary>The whole call failed (broken or terminated pool). No further outcome follows.</summary>
+    void CallFailed(Exception error);
+}
+
+// ---------------------------------------------------------------- caller -> coordinator (local only)
+
+/// <summary>A new call; its chunks follow as <see cref="SubmitChunk"/>.</summary>
+internal sealed record StartCall(long CallId, byte[] Function, ICallSink Sink);
+
+/// <summary>One chunk of a call: a serialized <c>T[]</c> of <paramref name="Count"/> inputs, the first at <paramref name="FirstIndex"/>.</summary>
+internal sealed record SubmitChunk(ChunkId Chunk, byte[] Items, long FirstIndex, int Count);
+
+/// <summary>The caller no longer wants the call's outcomes (consumed, failed or cancelled): drop what is queued.</summary>
+internal sealed record EndCall(long CallId);
+
+/// <summary>Reply <see cref="PoolStatus"/> once every worker is ready (or at once if the pool is broken).</summary>
+internal sealed class WaitForWorkers
+{
+    public static WaitForWorkers Instance { get; } = new();
+    private WaitForWorkers() { }
+}
+
+/// <summary>Reply <see cref="PoolStatus"/> once no call is active.</summary>
+internal sealed class WaitForIdle
+{
+    public static WaitForIdle Instance { get; } = new();
+    private WaitForIdle() { }
+}
+
+/// <summary>Retire every worker (no replacements); reply <see cref="PoolStatus"/> when all have exited.</summary>
+internal sealed class StopWorkers
+{
+    public static StopWorkers Instance { get; } = new();
+    private StopWorkers() { }
+}
+
+/// <summary>Fail every call, kill every worker now; reply <see cref="PoolStatus"/>.</summary>
+internal sealed class TerminateWorkers
+{
+    public static TerminateWorkers Instance { get; } = new();
+    private TerminateWorkers() { }
+}
+
+/// <summary>A snapshot of the pool for waiters.</summary>
+internal sealed record PoolStatus(int ReadyWorkers, int LiveWorkers, int ActiveCalls, string? BrokenReason);
+
+// ---------------------------------------------------------------- launcher -> coordinator
+
+/// <summary>A spawned worker process started.</summary>
+internal sealed record WorkerLaunched(string WorkerId, int Pid);
+
+/// <summary>A worker process could not be started at all.</summary>
+internal sealed record WorkerLaunchFailed(string WorkerId, string Reason);
+
+/// <summary>A spawned worker process exited; <paramref name="ErrorTail"/> is the end of its error output.</summary>
+internal sealed record WorkerExited(string WorkerId, int ExitCode, string ErrorTail);
+
+/// <summary>A spawned worker was not ready within actorpool.worker.startup-timeout.</summary>
+internal sealed record WorkerStartupTimedOut(string WorkerId);

@@ -1,0 +1,101 @@
+namespace ActorPool;
+
+/// <summary>Base type of the errors ActorPool raises itself.</summary>
+public class ActorPoolException : Exception
+{
+    /// <summary>Creates the exception with its message and optional cause.</summary>
+    public ActorPoolException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>
+/// A function, a captured value or an argument cannot be sent to a worker process. Raised by the call itself,
+/// before anything is dispatched; the pool stays usable.
+/// </summary>
+public sealed class NotSendableException : ActorPoolException
+{
+    /// <summary>Creates the exception; the message names the culprit and what to do instead.</summary>
+    public NotSendableException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>
+/// A task raised an exception in a worker process. Carries the remote exception's type, message and stack
+/// trace (Python attaches the remote traceback the same way); results of other tasks are unaffected.
+/// </summary>
+public sealed class TaskFailedException : ActorPoolException
+{
+    /// <summary>Creates the exception for the task at <paramref name="taskIndex"/>.</summary>
+    public TaskFailedException(long taskIndex, string remoteType, string remoteMessage, string remoteStackTrace, string worker)
+        : base($"Task {taskIndex} raised {remoteType} in worker {worker}: {remoteMessage}")
+    {
+        TaskIndex = taskIndex;
+        RemoteType = remoteType;
+        RemoteMessage = remoteMessage;
+        RemoteStackTrace = remoteStackTrace;
+        Worker = worker;
+    }
+
+    /// <summary>Position of the failed task's input in the call (0-based).</summary>
+    public long TaskIndex { get; }
+
+    /// <summary>Full name of the exception type raised in the worker.</summary>
+    public string RemoteType { get; }
+
+    /// <summary>Message of the exception raised in the worker.</summary>
+    public string RemoteMessage { get; }
+
+    /// <summary>The remote exception as the worker printed it, with its stack trace.</summary>
+    public string RemoteStackTrace { get; }
+
+    /// <summary>The worker that ran the task: its id and process id.</summary>
+    public string Worker { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{base.ToString()}{Environment.NewLine}--- remote exception ---{Environment.NewLine}{RemoteStackTrace}";
+}
+
+/// <summary>
+/// A task was running on a worker whose process died (crash, kill, out of memory) more times than the pool's
+/// retry limit allows. Python's Pool hangs in this case; ActorPool fails the call and keeps the pool running.
+/// </summary>
+public sealed class WorkerLostException : ActorPoolException
+{
+    /// <summary>Creates the exception for the task at <paramref name="taskIndex"/>.</summary>
+    public WorkerLostException(long taskIndex, string worker, int? exitCode, int attempts)
+        : base($"Task {taskIndex} was lost: worker {worker} {ExitText(exitCode)} while running it, " +
+               $"after {attempts} attempt{(attempts == 1 ? "" : "s")} (actorpool.max-task-retries = {attempts - 1}).")
+    {
+        TaskIndex = taskIndex;
+        Worker = worker;
+        ExitCode = exitCode;
+        Attempts = attempts;
+    }
+
+    /// <summary>Position of the lost task's input in the call (0-based).</summary>
+    public long TaskIndex { get; }
+
+    /// <summary>The worker that was lost last: its id and process id.</summary>
+    public string Worker { get; }
+
+    /// <summary>The exit code of that worker's process, when known.</summary>
+    public int? ExitCode { get; }
+
+    /// <summary>How many times the task was started.</summary>
+    public int Attempts { get; }
+
+    internal static string ExitText(int? exitCode) => exitCode switch
+    {
+        null => "was disconnected",
+        > 128 and < 160 => $"exited with code {exitCode} (signal {exitCode - 128}{(exitCode == 137 ? ", SIGKILL" : exitCode == 139 ? ", SIGSEGV" : "")})",
+        _ => $"exited with code {exitCode}",
+    };
+}
+
+/// <summary>
+/// The pool cannot run tasks: its workers fail to start, or the initializer raises. Every waiting call fails
+/// with this error instead of hanging; the message carries the cause.
+/// </summary>
+public sealed class PoolBrokenException : ActorPoolException
+{
+    /// <summary>Creates the exception.</summary>
+    public PoolBrokenException(string message, Exception? inner = null) : base(message, inner) { }
+}

@@ -1,0 +1,212 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Reflection.Emit;
+using Hyperion;
+
+namespace ActorPool.Execution;
+
+/// <summary>
+/// Serializes what users hand to a pool (functions, their captured values, arguments, results) with Hyperion,
+/// and checks before anything is dispatched that it can be rebuilt in a worker process, naming the culprit
+/// when it cannot.
+/// </summary>
+internal static class Payload
+{
+    private static readonly Serializer Hyperion = new(SerializerOptions.Default
+        .WithPreserveObjectReferences(true)
+        .WithDisallowUnsafeType(true));
+
+    /// <summary>
+    /// Runs the serializer's common paths once (a closure task function, arrays of numbers, strings and tuples), so
+    /// the first real task does not pay for compiling them. Called off the hot path when a pool or worker starts.
+    /// </summary>
+    public static void WarmUp()
+    {
+        var k = Environment.ProcessorCount;
+        TaskFunction fn = new MapFunction<(string, int), string>(t => t.Item1 + (t.Item2 * k));
+        var copy = (TaskFunction)Deserialize(Serialize(fn))!;
+        var outcome = copy.Run(Deserialize(SerializeItems(new[] { ("a", 1), ("b", 2) }, 0))!);
+        Deserialize(Serialize(outcome.Results));
+        Deserialize(Serialize(new[] { 1, 2, 3 }));
+        Deserialize(Serialize(new[] { 1.0, 2.0 }));
+        Deserialize(Serialize(new object?[] { 1, "a", null }));
+    }
+
+    public static byte[] Serialize(object? value)
+    {
+        using var stream = new MemoryStream();
+        Hyperion.Serialize(value, stream);
+        return stream.ToArray();
+    }
+
+    public static object? Deserialize(byte[] bytes)
+    {
+        using var stream = new MemoryStream(bytes, writable: false);
+        return Hyperion.Deserialize(stream);
+    }
+
+    /// <summary>
+    /// Serializes a task function after checking that a worker process can load its method and rebuild its
+    /// captured values; the bytes are also deserialized once here, so a failure shows at the call.
+    /// </summary>
+    public static byte[] SerializeFunction(Delegate fn, object wrapper, string role)
+    {
+        CheckDelegate(fn, role);
+        return SerializeChecked(wrapper, $"the {role} {Describe(fn.Method)}", roundTrip: true);
+    }
+
+    /// <summary>Serializes a chunk of arguments, naming the argument that cannot be sent.</summary>
+    public static byte[] SerializeItems<T>(T[] items, int firstIndex)
+    {
+        CheckType(typeof(T), "the argument type");
+        if (!typeof(T).IsValueType && typeof(T) != typeof(string))
+        {
+            for (var i = 0; i < items.Length; i++)
+                CheckValue(items[i], $"argument {firstIndex + i}", new HashSet<object>(ReferenceEqualityComparer.Instance), 0);
+        }
+        return SerializeChecked(items, $"arguments {firstIndex}..{firstIndex + items.Length - 1}", roundTrip: false);
+    }
+
+    private static byte[] SerializeChecked(object value, string what, bool roundTrip)
+    {
+        try
+        {
+            var bytes = Serialize(value);
+            if (roundTrip)
+                Deserialize(bytes);
+            return bytes;
+        }
+        catch (Exception e) when (e is not NotSendableException)
+        {
+            throw new NotSendableException(
+                $"{what} cannot be serialized for a worker process: {e.GetBaseException().Message} " +
+                "Send plain data (numbers, strings, arrays, records, collections) and create resources inside the task.", e);
+        }
+    }
+
+    private static void CheckDelegate(Delegate fn, string role)
+    {
+        var method = fn.Method;
+        var name = Describe(method);
+        if (fn.GetInvocationList().Length > 1)
+            throw new NotSendableException($"The {role} {name} is a multicast delegate; pass a single method or lambda.");
+        if (method is DynamicMethod || method.DeclaringType is null || method.Module.Assembly.IsDynamic)
+            throw new NotSendableException(
+                $"The {role} {name} was generated at run time (DynamicMethod, Expression.Compile or Reflection.Emit); " +
+                "a worker process cannot load it. Use a static method or a lambda written in source.");
+        var assembly = method.Module.Assembly;
+        if (!IsLoadableByWorkers(assembly))
+            throw new NotSendableException(
+                $"The {role} {name} is in assembly '{assembly.GetName().Name}' loaded from '{assembly.Location}', which is not " +
+                "part of the application's dependencies, so a worker process cannot load it. Reference that assembly from the application project.");
+        if (fn.Target is not null)
+            CheckValue(fn.Target, "captured values", new HashSet<object>(ReferenceEqualityComparer.Instance), 0);
+    }
+
+    private static readonly Lazy<HashSet<string>> TrustedAssemblies = new(() =>
+    {
+        var tpa = AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") as string ?? "";
+        return new HashSet<string>(tpa.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries), StringComparer.Ordinal);
+    });
+
+    private static bool IsLoadableByWorkers(Assembly assembly)
+    {
+        if (string.IsNullOrEmpty(assembly.Location))
+            return false;
+        if (TrustedAssemblies.Value.Contains(assembly.Location))
+            return true;
+        // Without a dependency list (rare hosts) fall back to the application folder.
+        return Path.GetDirectoryName(assembly.Location) is { } dir &&
+               string.Equals(Path.GetFullPath(dir).TrimEnd('/', '\\'), Path.GetFullPath(AppContext.BaseDirectory).TrimEnd('/', '\\'), StringComparison.Ordinal);
+    }
+
+    private const int MaxDepth = 48;
+
+    /// <summary>Walks an object graph and rejects values bound to this process (handles, threads, streams).</summary>
+    private static void CheckValue(object? value, string path, HashSet<object> seen, int depth)
+    {
+        if (value is null || depth > MaxDepth)
+            return;
+        var type = value.GetType();
+        if (type.IsPrimitive || type.IsEnum || value is string || value is decimal || value is DateTime || value is Guid)
+            return;
+        if (!type.IsValueType && !seen.Add(value))
+            return;
+        CheckType(type, path);
+        switch (value)
+        {
+            case Delegate d:
+                CheckDelegate(d, $"delegate in {path}");
+                return;
+            case Array array when array.GetType().GetElementType() is { IsPrimitive: true }:
+                return;
+            case Array array:
+                var i = 0;
+                foreach (var item in array)
+                    CheckValue(item, $"{path}[{i++}]", seen, depth + 1);
+                return;
+        }
+        foreach (var field in Fields(type))
+            CheckValue(field.GetValue(value), $"{path}.{FieldName(field)}", seen, depth + 1);
+    }
+
+    private static readonly ConcurrentDictionary<Type, string?> TypeVerdicts = new();
+
+    private static readonly (Type Type, string Why)[] ProcessBound =
+    [
+        (typeof(System.Runtime.InteropServices.SafeHandle), "it wraps an operating-system handle"),
+        (typeof(Stream), "it is a stream bound to this process"),
+        (typeof(Thread), "threads cannot move between processes"),
+        (typeof(Task), "tasks cannot move between processes; send the value, not the task"),
+        (typeof(WaitHandle), "it wraps an operating-system handle"),
+        (typeof(CancellationTokenSource), "it is bound to this process"),
+        (typeof(System.Diagnostics.Process), "it is bound to this process"),
+        (typeof(Akka.Actor.ActorSystem), "an ActorSystem cannot move between processes"),
+        (typeof(Pool), "a pool cannot be used from its own workers"),
+        (typeof(IntPtr), "a native pointer is meaningless in another process"),
+        (typeof(UIntPtr), "a native pointer is meaningless in another process"),
+    ];
+
+    private static void CheckType(Type type, string path)
+    {
+        var why = TypeVerdicts.GetOrAdd(type, static t =>
+        {
+            if (t.IsPointer)
+                return "a native pointer is meaningless in another process";
+            foreach (var (bound, reason) in ProcessBound)
+                if (bound.IsAssignableFrom(t))
+                    return reason;
+            return null;
+        });
+        if (why is not null)
+            throw new NotSendableException(
+                $"{Capitalize(path)} is a {type.FullName}, which cannot be sent to a worker process: {why}. " +
+                "Create it inside the task (or in the pool's initializer) instead of capturing or passing it.");
+    }
+
+    private static IEnumerable<FieldInfo> Fields(Type type)
+    {
+        for (var t = type; t is not null && t != typeof(object); t = t.BaseType)
+            foreach (var f in t.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+                yield return f;
+    }
+
+    private static string FieldName(FieldInfo field)
+    {
+        // Compiler-generated names: <x>5__2, <>4__this, <Name>k__BackingField.
+        var n = field.Name;
+        if (n == "<>4__this") return "this";
+        if (n.StartsWith('<') && n.IndexOf('>') is > 1 and var end) return n[1..end];
+        return n;
+    }
+
+    internal static string Describe(MethodInfo method)
+    {
+        var type = method.DeclaringType;
+        while (type is not null && type.IsDefined(typeof(System.Runtime.CompilerServices.CompilerGeneratedAttribute), false) && type.DeclaringType is not null)
+            type = type.DeclaringType;
+        return method.Name.StartsWith('<') ? $"(lambda in {type?.FullName})" : $"{type?.FullName}.{method.Name}";
+    }
+
+    private static string Capitalize(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..];
+}

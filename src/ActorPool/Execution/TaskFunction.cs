@@ -1,0 +1,69 @@
+namespace ActorPool.Execution;
+
+/// <summary>
+/// What a worker runs for a call: the user's delegate wrapped with its argument and result types, so the
+/// worker can run a typed chunk without reflection. Serialized once per call (Hyperion carries the delegate
+/// and, for a closure, its captured values).
+/// </summary>
+internal abstract class TaskFunction
+{
+    /// <summary>The user's delegate, for validation and error messages.</summary>
+    public abstract Delegate UserDelegate { get; }
+
+    /// <summary>
+    /// Runs the items of a chunk in order and stops at the first exception: returns the results of the items
+    /// that completed (a <c>TResult[]</c>) and that exception, if any.
+    /// </summary>
+    public abstract ChunkOutcome Run(object items);
+}
+
+internal readonly record struct ChunkOutcome(Array Results, int Completed, Exception? Error);
+
+/// <summary><c>map</c>, <c>imap</c>, <c>apply</c>: one argument per task.</summary>
+internal sealed class MapFunction<T, TResult>(Func<T, TResult> fn) : TaskFunction
+{
+    private readonly Func<T, TResult> _fn = fn;
+
+    public override Delegate UserDelegate => _fn;
+
+    public override ChunkOutcome Run(object items)
+    {
+        var input = (T[])items;
+        var results = new TResult[input.Length];
+        for (var i = 0; i < input.Length; i++)
+        {
+            try
+            {
+                results[i] = _fn(input[i]);
+            }
+            catch (Exception e)
+            {
+                return new ChunkOutcome(results[..i], i, e);
+            }
+        }
+        return new ChunkOutcome(results, input.Length, null);
+    }
+}
+
+/// <summary>The pool's <c>initializer(*initargs)</c>, run once in every worker before its first task.</summary>
+internal sealed class PoolInitializer(Delegate initializer, object?[] args)
+{
+    private readonly Delegate _initializer = initializer;
+    private readonly object?[] _args = args;
+
+    public Delegate UserDelegate => _initializer;
+
+    public object?[] Args => _args;
+
+    public void Run()
+    {
+        try
+        {
+            _initializer.DynamicInvoke(_args);
+        }
+        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using System.Text.RegularExpressions;
+using Akka.Actor;
+using Akka.Actor.Setup;
+using Akka.Configuration;
+using Akka.Hosting.Logging;
+using Microsoft.Extensions.Logging;
+
+namespace ActorPool.Logging;
+
+/// <summary>Creates the ActorSystem a pool owns, with Akka's logging bridged to Microsoft.Extensions.Logging.</summary>
+internal static class PoolActorSystem
+{
+    private static readonly Config LoggingConfig = ConfigurationFactory.ParseString("""
+        akka.loggers = ["Akka.Hosting.Logging.LoggerFactoryLogger, Akka.Hosting"]
+        """);
+
+    public static ActorSystem Create(string name, Config config, ILoggerFactory loggerFactory)
+    {
+        // Akka filters before the bridge does: log at the most detailed level the application listens to (also
+        // what Akka's fallback console logger uses while the system shuts down).
+        var probe = loggerFactory.CreateLogger("Akka");
+        var level = probe.IsEnabled(LogLevel.Debug) ? "DEBUG"
+            : probe.IsEnabled(LogLevel.Information) ? "INFO"
+            : probe.IsEnabled(LogLevel.Warning) ? "WARNING" : "ERROR";
+        var levels = ConfigurationFactory.ParseString($"akka.loglevel = {level}\nakka.stdout-loglevel = {level}");
+        var setup = BootstrapSetup.Create()
+            .WithConfig(levels.WithFallback(LoggingConfig).WithFallback(config))
+            .And(new LoggerFactorySetup(new ExpectedEventsAsDebug(loggerFactory)));
+        return ActorSystem.Create(name, setup);
+    }
+}
+
+/// <summary>
+/// A worker process that exits (retired, replaced, or killed) closes its connection, and Akka's remoting reports
+/// that as warnings and errors with stack traces. The pool reports a real loss itself, once, in one line; this
+/// logger factory turns remoting's messages about the same event into debug entries.
+/// </summary>
+internal sealed partial class ExpectedEventsAsDebug(ILoggerFactory inner) : ILoggerFactory
+{
+    public ILogger CreateLogger(string categoryName) => new Logger(inner.CreateLogger(categoryName));
+
+    public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
+
+    public void Dispose()
+    {
+        // The factory belongs to the caller.
+    }
+
+    [GeneratedRegex(@"Association with remote system .* has failed|EndpointDisassociatedException|Disassociated|Remoting shut down|Shutting down remote daemon|Remote daemon shut down|Connection refused|address is now gated|Association to \[.*\] .* failed|ShutDownAssociation|InvalidAssociation",
+        RegexOptions.CultureInvariant)]
+    internal static partial Regex Noise();
+
+    private sealed class Logger(ILogger inner) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => inner.BeginScope(state);
+
+        public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel) || logLevel >= LogLevel.Warning;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (logLevel >= LogLevel.Warning && logLevel < LogLevel.Critical && Noise().IsMatch(formatter(state, exception)))
+                logLevel = LogLevel.Debug;
+            if (inner.IsEnabled(logLevel))
+                inner.Log(logLevel, eventId, state, exception, formatter);
+        }
+    }
+}

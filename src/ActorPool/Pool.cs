@@ -1,0 +1,390 @@
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using ActorPool.Calls;
+using ActorPool.Configuration;
+using ActorPool.Coordination;
+using ActorPool.Execution;
+using ActorPool.Launching;
+using ActorPool.Logging;
+using Akka.Actor;
+using Microsoft.Extensions.Logging;
+
+namespace ActorPool;
+
+/// <summary>Lifecycle of a <see cref="Pool"/>: <c>Running → Closed → Terminated</c>, as Python's Pool.</summary>
+public enum PoolState
+{
+    /// <summary>Accepts calls.</summary>
+    Running,
+
+    /// <summary><see cref="Pool.Close"/> was called: running calls finish, new calls are refused.</summary>
+    Closed,
+
+    /// <summary>Workers have exited (after <see cref="Pool.Join"/>, <see cref="Pool.Terminate"/> or disposal).</summary>
+    Terminated,
+}
+
+/// <summary>
+/// A pool of worker processes, the .NET counterpart of Python's <c>multiprocessing.Pool</c>. A coordinator actor
+/// in this process dispatches tasks round-robin, with a small per-worker window, to worker actors that each live
+/// in their own OS process, connected through Akka.Remote on 127.0.0.1. Functions travel by reference (static
+/// methods, lambdas, closures whose captured values serialize); a worker that dies has its tasks retried.
+/// </summary>
+/// <remarks>
+/// <para><c>await using var pool = new Pool(4);</c> drains on disposal: running calls finish, then workers exit.
+/// Python's <c>with Pool() as p:</c> calls <c>terminate()</c> instead; call <see cref="Terminate"/> for that.</para>
+/// <para>All operations are thread-safe; several calls may run at once and share the workers first come, first served.</para>
+/// </remarks>
+public sealed class Pool : IAsyncDisposable, IDisposable
+{
+    private readonly PoolSettings _settings;
+    private readonly ActorSystem _system;
+    private readonly IActorRef _coordinator;
+    private readonly SpawnLauncher _launcher;
+    private readonly ILoggerFactory? _ownedLoggerFactory;
+    private readonly object _gate = new();
+    private volatile PoolState _state = PoolState.Running;
+    private Task? _shutdown;
+
+    /// <summary>Starts a pool of <paramref name="processes"/> worker processes (Python's <c>Pool(processes)</c>).</summary>
+    public Pool(int processes) : this(new PoolOptions { Processes = processes })
+    {
+    }
+
+    /// <summary>
+    /// Starts a pool. Returns once the pool's ActorSystem runs; workers start in the background and calls made
+    /// meanwhile wait for them (<see cref="WaitForWorkersAsync"/> waits explicitly).
+    /// </summary>
+    /// <exception cref="ArgumentException">An option or the HOCON is invalid; the message names it.</exception>
+    public Pool(PoolOptions? options = null)
+    {
+        options ??= new PoolOptions();
+        var config = PoolSettings.ParseUserConfig(options.Config, "PoolOptions.Config").WithFallback(PoolSettings.Reference);
+        _settings = PoolSettings.Create(config, options);
+
+        var initializer = PrepareInitializer(options);
+        _ownedLoggerFactory = options.LoggerFactory is null ? ConsoleLogging.CreateDefault() : null;
+        var loggerFactory = options.LoggerFactory ?? _ownedLoggerFactory!;
+
+        _system = PoolActorSystem.Create("actorpool", config, loggerFactory);
+        var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
+        var address = ((ExtendedActorSystem)_system).Provider.DefaultAddress;
+        _launcher = new SpawnLauncher($"{address}/user/{Coordinator.Name}", secret, _settings.ForwardWorkerOutput,
+            loggerFactory.CreateLogger("ActorPool.Launcher"));
+        _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), Coordinator.Name);
+        _ = Task.Run(() =>
+        {
+            try { Payload.WarmUp(); } catch (Exception) { /* only a speed-up */ }
+        });
+    }
+
+    /// <summary>Number of worker processes the pool keeps running.</summary>
+    public int Processes => _settings.Processes;
+
+    /// <summary>Where the pool is in its lifecycle.</summary>
+    public PoolState State => _state;
+
+    /// <summary>
+    /// Waits until every worker process has started, registered and run the initializer: the pool is warm.
+    /// </summary>
+    /// <exception cref="PoolBrokenException">Workers cannot start; the message carries their error output.</exception>
+    public async Task WaitForWorkersAsync(CancellationToken cancellationToken = default)
+    {
+        var status = await _coordinator.Ask<PoolStatus>(WaitForWorkers.Instance, cancellationToken).ConfigureAwait(false);
+        if (status.BrokenReason is not null)
+            throw new PoolBrokenException(status.BrokenReason);
+    }
+
+    // ------------------------------------------------------------------ map
+
+    /// <summary>
+    /// Applies <paramref name="function"/> to every input in parallel and returns the results in input order
+    /// (Python's <c>map</c> / <c>map_async</c>). The input is read in full first; chunk size defaults to Python's
+    /// heuristic (inputs / (4 × processes), rounded up).
+    /// </summary>
+    /// <exception cref="NotSendableException">The function, a captured value or an argument cannot be sent; nothing was dispatched.</exception>
+    /// <exception cref="TaskFailedException">A task raised; the first failing input's error (in input order).</exception>
+    /// <exception cref="WorkerLostException">A task's worker died more often than the retry limit.</exception>
+    public async Task<IReadOnlyList<TResult>> MapAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
+        int? chunkSize = null, CancellationToken cancellationToken = default)
+    {
+        CheckRunning();
+        ArgumentNullException.ThrowIfNull(function);
+        ArgumentNullException.ThrowIfNull(items);
+        var input = items as IReadOnlyList<T> ?? items.ToList();
+        var size = chunkSize ?? DefaultChunkSize(input.Count);
+        CheckChunkSize(size);
+        var fn = FunctionCache.Get(function, static f => new MapFunction<T, TResult>(f), "task function");
+        var chunks = PrepareChunks(input, size).ToList(); // every argument serialized before anything is dispatched
+        var results = new List<TResult>(input.Count);
+        await foreach (var r in PoolCall<TResult>.Run(_coordinator, fn, chunks, _settings.MaxChunksInFlightPerCall, ordered: true, cancellationToken).ConfigureAwait(false))
+            results.Add(r);
+        return results;
+    }
+
+    /// <summary>Blocking form of <see cref="MapAsync{T,TResult}"/>, for scripts.</summary>
+    public IReadOnlyList<TResult> Map<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int? chunkSize = null) =>
+        MapAsync(function, items, chunkSize).GetAwaiter().GetResult();
+
+    /// <summary>Python's <c>starmap</c>: each input is a tuple of the function's arguments.</summary>
+    public Task<IReadOnlyList<TResult>> StarMapAsync<T1, T2, TResult>(Func<T1, T2, TResult> function, IEnumerable<(T1, T2)> items,
+        int? chunkSize = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        FunctionCache.Check(function, "task function");
+        return MapAsync<(T1, T2), TResult>(t => function(t.Item1, t.Item2), items, chunkSize, cancellationToken);
+    }
+
+    /// <summary>Python's <c>starmap</c> for three-argument functions.</summary>
+    public Task<IReadOnlyList<TResult>> StarMapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items,
+        int? chunkSize = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        FunctionCache.Check(function, "task function");
+        return MapAsync<(T1, T2, T3), TResult>(t => function(t.Item1, t.Item2, t.Item3), items, chunkSize, cancellationToken);
+    }
+
+    /// <summary>Blocking form of <see cref="StarMapAsync{T1,T2,TResult}"/>.</summary>
+    public IReadOnlyList<TResult> StarMap<T1, T2, TResult>(Func<T1, T2, TResult> function, IEnumerable<(T1, T2)> items, int? chunkSize = null) =>
+        StarMapAsync(function, items, chunkSize).GetAwaiter().GetResult();
+
+    /// <summary>Blocking form of <see cref="StarMapAsync{T1,T2,T3,TResult}"/>.</summary>
+    public IReadOnlyList<TResult> StarMap<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null) =>
+        StarMapAsync(function, items, chunkSize).GetAwaiter().GetResult();
+
+    // ------------------------------------------------------------------ imap
+
+    /// <summary>
+    /// Lazy, ordered map (Python's <c>imap</c>): reads the input only as results are consumed, with a bounded
+    /// number of chunks in flight (<c>actorpool.dispatch.max-chunks-in-flight-per-call</c>), so an endless input
+    /// works. Yields results up to a failing input, then throws its error. Default chunk size 1, as Python's.
+    /// </summary>
+    public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
+        int chunkSize = 1, CancellationToken cancellationToken = default) =>
+        Imap(function, items, chunkSize, ordered: true, cancellationToken);
+
+    /// <summary>Like <see cref="ImapAsync{T,TResult}"/> but yields results as they complete (Python's <c>imap_unordered</c>).</summary>
+    public IAsyncEnumerable<TResult> ImapUnorderedAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
+        int chunkSize = 1, CancellationToken cancellationToken = default) =>
+        Imap(function, items, chunkSize, ordered: false, cancellationToken);
+
+    /// <summary>Blocking form of <see cref="ImapAsync{T,TResult}"/>.</summary>
+    public IEnumerable<TResult> Imap<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int chunkSize = 1) =>
+        ToBlocking(ImapAsync(function, items, chunkSize));
+
+    /// <summary>Blocking form of <see cref="ImapUnorderedAsync{T,TResult}"/>.</summary>
+    public IEnumerable<TResult> ImapUnordered<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int chunkSize = 1) =>
+        ToBlocking(ImapUnorderedAsync(function, items, chunkSize));
+
+    private IAsyncEnumerable<TResult> Imap<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int chunkSize, bool ordered,
+        CancellationToken cancellationToken)
+    {
+        // Checked at the call, not at the first MoveNext: a bad argument to imap is the caller's error now.
+        CheckRunning();
+        ArgumentNullException.ThrowIfNull(function);
+        ArgumentNullException.ThrowIfNull(items);
+        CheckChunkSize(chunkSize);
+        var fn = FunctionCache.Get(function, static f => new MapFunction<T, TResult>(f), "task function");
+        return PoolCall<TResult>.Run(_coordinator, fn, PrepareChunks(items, chunkSize), _settings.MaxChunksInFlightPerCall, ordered, cancellationToken);
+    }
+
+    // ------------------------------------------------------------------ apply
+
+    /// <summary>Runs <paramref name="function"/> once in a worker and returns its result (Python's <c>apply_async</c>).</summary>
+    public async Task<TResult> ApplyAsync<TResult>(Func<TResult> function, CancellationToken cancellationToken = default)
+    {
+        CheckRunning();
+        ArgumentNullException.ThrowIfNull(function);
+        var fn = FunctionCache.Get(function, static f => new MapFunction<byte, TResult>(_ => f()), "task function");
+        var chunk = new PreparedChunk(0, 0, 1, UnitChunk);
+        await foreach (var r in PoolCall<TResult>.Run(_coordinator, fn, [chunk], 1, ordered: true, cancellationToken).ConfigureAwait(false))
+            return r;
+        throw new InvalidOperationException("The task completed without a result.");
+    }
+
+    /// <summary>Runs <paramref name="function"/> with one argument in a worker (Python's <c>apply_async(f, (x,))</c>).</summary>
+    public Task<TResult> ApplyAsync<T, TResult>(Func<T, TResult> function, T argument, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        FunctionCache.Check(function, "task function");
+        Payload.SerializeItems([argument], 0);
+        return ApplyAsync(() => function(argument), cancellationToken);
+    }
+
+    /// <summary>Blocking form of <see cref="ApplyAsync{TResult}(Func{TResult}, CancellationToken)"/> (Python's <c>apply</c>).</summary>
+    public TResult Apply<TResult>(Func<TResult> function) => ApplyAsync(function).GetAwaiter().GetResult();
+
+    /// <summary>Blocking form of <see cref="ApplyAsync{T,TResult}(Func{T,TResult}, T, CancellationToken)"/>.</summary>
+    public TResult Apply<T, TResult>(Func<T, TResult> function, T argument) => ApplyAsync(function, argument).GetAwaiter().GetResult();
+
+    private static readonly byte[] UnitChunk = Payload.Serialize(new byte[1]);
+
+    // ------------------------------------------------------------------ lifecycle
+
+    /// <summary>Refuses new calls; running calls finish (Python's <c>close()</c>). Then <see cref="Join"/>.</summary>
+    public void Close()
+    {
+        lock (_gate)
+        {
+            if (_state == PoolState.Running)
+                _state = PoolState.Closed;
+        }
+    }
+
+    /// <summary>
+    /// Waits for running calls to finish and every worker process to exit (Python's <c>join()</c>). Call
+    /// <see cref="Close"/> or <see cref="Terminate"/> first.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The pool is still running.</exception>
+    public Task JoinAsync()
+    {
+        lock (_gate)
+        {
+            if (_state == PoolState.Running)
+                throw new InvalidOperationException("The pool is still running: call Close() (or Terminate()) before Join(), as in Python.");
+            return _shutdown ??= DrainAndStopAsync();
+        }
+    }
+
+    /// <summary>Blocking form of <see cref="JoinAsync"/>.</summary>
+    public void Join() => JoinAsync().GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Stops at once (Python's <c>terminate()</c>): outstanding calls fail with <see cref="ObjectDisposedException"/>
+    /// and every worker process is killed.
+    /// </summary>
+    public void Terminate()
+    {
+        Task shutdown;
+        lock (_gate)
+        {
+            _state = PoolState.Closed;
+            shutdown = _shutdown = TerminateAsync(_shutdown);
+        }
+        shutdown.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Closes the pool, lets running calls finish, and waits for every worker to exit (drain, not terminate).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Close();
+        await JoinAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Blocking form of <see cref="DisposeAsync"/>.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private async Task DrainAndStopAsync()
+    {
+        try
+        {
+            await _coordinator.Ask<PoolStatus>(WaitForIdle.Instance).ConfigureAwait(false);
+            await _coordinator.Ask<PoolStatus>(StopWorkers.Instance, _settings.WorkerShutdownTimeout * 3).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+        {
+            // Workers that did not exit in time are killed below.
+        }
+        await StopSystemAsync().ConfigureAwait(false);
+    }
+
+    private async Task TerminateAsync(Task? previous)
+    {
+        try
+        {
+            await _coordinator.Ask<PoolStatus>(TerminateWorkers.Instance, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+        {
+        }
+        await StopSystemAsync().ConfigureAwait(false);
+        if (previous is not null)
+            await previous.ConfigureAwait(false);
+    }
+
+    private async Task StopSystemAsync()
+    {
+        _launcher.Dispose();
+        await _system.Terminate().ConfigureAwait(false);
+        _state = PoolState.Terminated;
+        _ownedLoggerFactory?.Dispose();
+    }
+
+    private void CheckRunning()
+    {
+        if (_state != PoolState.Running)
+            throw new InvalidOperationException($"Pool not running (it is {_state}): create a new Pool for more work.");
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private int DefaultChunkSize(int count)
+    {
+        // Python: chunksize, extra = divmod(len(iterable), len(self._pool) * 4); if extra: chunksize += 1
+        var (size, extra) = Math.DivRem(count, _settings.Processes * 4);
+        return Math.Max(1, extra > 0 ? size + 1 : size);
+    }
+
+    private static void CheckChunkSize(int size)
+    {
+        if (size < 1)
+            throw new ArgumentOutOfRangeException("chunkSize", size, "chunkSize must be at least 1.");
+    }
+
+    private static IEnumerable<PreparedChunk> PrepareChunks<T>(IEnumerable<T> items, int chunkSize)
+    {
+        var buffer = new List<T>(Math.Min(chunkSize, 4096));
+        var index = 0;
+        long first = 0;
+        foreach (var item in items)
+        {
+            buffer.Add(item);
+            if (buffer.Count == chunkSize)
+            {
+                yield return Prepare(index++, first, buffer);
+                first += buffer.Count;
+                buffer.Clear();
+            }
+        }
+        if (buffer.Count > 0)
+            yield return Prepare(index, first, buffer);
+    }
+
+    private static PreparedChunk Prepare<T>(int index, long first, List<T> buffer)
+    {
+        var array = buffer.ToArray();
+        return new PreparedChunk(index, first, array.Length, Payload.SerializeItems(array, (int)Math.Min(first, int.MaxValue)));
+    }
+
+    private static byte[] PrepareInitializer(PoolOptions options)
+    {
+        if (options.Initializer is null)
+        {
+            if (options.InitArgs is { Length: > 0 })
+                throw new ArgumentException("InitArgs were given without an Initializer.", nameof(PoolOptions.InitArgs));
+            return [];
+        }
+        var args = options.InitArgs ?? [];
+        var parameters = options.Initializer.Method.GetParameters();
+        if (parameters.Length != args.Length)
+            throw new ArgumentException(
+                $"The initializer {Payload.Describe(options.Initializer.Method)} takes {parameters.Length} argument(s) but InitArgs has {args.Length}.",
+                nameof(PoolOptions.InitArgs));
+        Payload.SerializeItems(args, 0);
+        return Payload.SerializeFunction(options.Initializer, new PoolInitializer(options.Initializer, args), "initializer");
+    }
+
+    private static IEnumerable<TResult> ToBlocking<TResult>(IAsyncEnumerable<TResult> source)
+    {
+        var e = source.GetAsyncEnumerator();
+        try
+        {
+            while (e.MoveNextAsync().AsTask().GetAwaiter().GetResult())
+                yield return e.Current;
+        }
+        finally
+        {
+            e.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using Akka.Actor;
+
+namespace ActorPool.Protocol;
+
+/// <summary>
+/// Marker of every message that crosses a process boundary between a coordinator and a worker node.
+/// Bound to Hyperion in reference.conf; user payloads travel inside as bytes the pool serialized itself.
+/// </summary>
+internal interface IPoolMessage;
+
+/// <summary>Identifies one chunk of one call: the unit of dispatch, retry and exactly-once delivery.</summary>
+internal readonly record struct ChunkId(long CallId, int Index)
+{
+    public override string ToString() => $"call {CallId} chunk {Index}";
+}
+
+// ---------------------------------------------------------------- worker node -> coordinator
+
+/// <summary>
+/// A worker actor asks to join the pool. Replies: <see cref="WorkerAccepted"/> or <see cref="WorkerRejected"/>.
+/// </summary>
+internal sealed record RegisterWorker(string WorkerId, int Pid, string Host, string Secret, IActorRef Worker) : IPoolMessage;
+
+/// <summary>The worker ran the pool's initializer (if any) and takes work.</summary>
+internal sealed record WorkerReady(string WorkerId) : IPoolMessage;
+
+/// <summary>The pool's initializer threw in this worker; the pool cannot run tasks.</summary>
+internal sealed record WorkerInitFailed(string WorkerId, TaskError Error) : IPoolMessage;
+
+/// <summary>
+/// The outcome of one <see cref="RunChunk"/>: the serialized results of the first <see cref="Completed"/> items
+/// (a <c>TResult[]</c>), and the error of item <see cref="Completed"/> when <see cref="Error"/> is set.
+/// </summary>
+internal sealed record ChunkDone(ChunkId Chunk, int Attempt, byte[] Results, int Completed, TaskError? Error, long ElapsedTicks) : IPoolMessage;
+
+// ---------------------------------------------------------------- coordinator -> worker node
+
+/// <summary>
+/// Registration accepted. <see cref="Initializer"/> is a serialized <see cref="Execution.PoolInitializer"/> or empty.
+/// The worker answers <see cref="WorkerReady"/> or <see cref="WorkerInitFailed"/>.
+/// </summary>
+internal sealed record WorkerAccepted(byte[] Initializer) : IPoolMessage;
+
+/// <summary>Registration refused; the worker logs the reason and exits.</summary>
+internal sealed record WorkerRejected(string Reason) : IPoolMessage;
+
+/// <summary>
+/// Run one chunk. <see cref="Function"/> is the serialized <see cref="Execution.TaskFunction"/> of the call, sent with
+/// the first chunk of a call a worker sees and empty afterwards (the worker caches it until <see cref="ForgetCall"/>).
+/// <see cref="Items"/> is a serialized <c>T[]</c>. Reply: <see cref="ChunkDone"/>.
+/// </summary>
+internal sealed record RunChunk(ChunkId Chunk, int Attempt, byte[] Function, byte[] Items) : IPoolMessage;
+
+/// <summary>A call has ended; the worker drops its cached function.</summary>
+internal sealed record ForgetCall(long CallId) : IPoolMessage;
+
+/// <summary>The worker finishes what it holds and its process exits with code 0 (maxtasksperchild, close).</summary>
+internal sealed class Retire : IPoolMessage
+{
+    public static Retire Instance { get; } = new();
+    private Retire() { }
+}
+
+/// <summary>An exception raised by user code in a worker, carried as text so any type can travel.</summary>
+internal sealed record TaskError(string Type, string Message, string StackTrace)
+{
+    public static TaskError From(Exception e) =>
+        new(e.GetType().FullName ?? e.GetType().Name, e.Message, e.ToString());
+}

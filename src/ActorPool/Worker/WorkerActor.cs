@@ -1,0 +1,192 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ActorPool.Execution;
+using ActorPool.Protocol;
+using Akka.Actor;
+
+namespace ActorPool.Worker;
+
+/// <summary>
+/// A worker: registers with the coordinator, then hands every <see cref="RunChunk"/> to its own task thread, so
+/// blocking user code never runs on Akka's dispatcher. Results go straight from that thread to the coordinator.
+/// </summary>
+internal sealed class WorkerActor : ReceiveActor, IWithTimers
+{
+    private readonly WorkerHandshake _handshake;
+    private readonly WorkerNode.ExitCode _exit;
+    private TaskRunner? _runner;
+    private IActorRef? _coordinator;
+    private readonly ActorSystem _system;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private sealed class TryRegister
+    {
+        public static TryRegister Instance { get; } = new();
+        private TryRegister() { }
+    }
+
+    public WorkerActor(WorkerHandshake handshake, WorkerNode.ExitCode exit)
+    {
+        _system = Context.System;
+        _handshake = handshake;
+        _exit = exit;
+
+        Receive<TryRegister>(_ => Register());
+        Receive<WorkerAccepted>(m =>
+        {
+            if (_runner is not null)
+                return;
+            Timers.Cancel("register");
+            _coordinator = Sender;
+            Context.Watch(_coordinator);
+            _runner = new TaskRunner(_handshake.WorkerId, Self, _coordinator, m.Initializer, OnRunnerRetired);
+        });
+        Receive<WorkerRejected>(m =>
+        {
+            Console.Error.WriteLine($"ActorPool worker {_handshake.WorkerId}: the pool refused it: {m.Reason}");
+            _exit.Set(WorkerProgram.ExitRejected);
+            Context.System.Terminate();
+        });
+        Receive<RunChunk>(m => _runner?.Enqueue(m));
+        Receive<ForgetCall>(m => _runner?.Enqueue(m));
+        Receive<Retire>(_ => _runner?.Enqueue(Retire.Instance));
+        Receive<Terminated>(_ =>
+        {
+            // The coordinator is gone: nobody will read our results.
+            _exit.Set(WorkerProgram.ExitOk);
+            Context.System.Terminate();
+        });
+    }
+
+    protected override void PreStart()
+    {
+        Register();
+        Timers.StartPeriodicTimer("register", TryRegister.Instance, TimeSpan.FromSeconds(1));
+    }
+
+    protected override void PostStop() => _runner?.Stop();
+
+    private void Register()
+    {
+        var self = Self;
+        Context.ActorSelection(_handshake.Coordinator).Tell(
+            new RegisterWorker(_handshake.WorkerId, Environment.ProcessId, "127.0.0.1", _handshake.Secret, self), self);
+    }
+
+    // Called on the task thread: only thread-safe members here.
+    private void OnRunnerRetired()
+    {
+        _exit.Set(WorkerProgram.ExitOk);
+        _system.Terminate();
+    }
+}
+
+/// <summary>
+/// The thread that runs user code in a worker, one chunk at a time, in arrival order. Holds the deserialized
+/// functions of the calls it has seen.
+/// </summary>
+internal sealed class TaskRunner
+{
+    private readonly string _workerId;
+    private readonly IActorRef _self;
+    private readonly IActorRef _coordinator;
+    private readonly BlockingCollection<object> _inbox = new();
+    private readonly Dictionary<long, TaskFunction> _functions = new();
+    private readonly Action _retired;
+    private readonly Thread _thread;
+
+    public TaskRunner(string workerId, IActorRef self, IActorRef coordinator, byte[] initializer, Action retired)
+    {
+        _workerId = workerId;
+        _self = self;
+        _coordinator = coordinator;
+        _retired = retired;
+        _thread = new Thread(() => Loop(initializer)) { IsBackground = true, Name = "actorpool-task-runner" };
+        _thread.Start();
+    }
+
+    public void Enqueue(object message)
+    {
+        if (!_inbox.IsAddingCompleted)
+            _inbox.Add(message);
+    }
+
+    public void Stop() => _inbox.CompleteAdding();
+
+    private void Loop(byte[] initializer)
+    {
+        if (initializer.Length > 0)
+        {
+            try
+            {
+                ((PoolInitializer)Payload.Deserialize(initializer)!).Run();
+            }
+            catch (Exception e)
+            {
+                _coordinator.Tell(new WorkerInitFailed(_workerId, TaskError.From(e)), _self);
+                return;
+            }
+        }
+        try
+        {
+            Payload.WarmUp();
+        }
+        catch (Exception)
+        {
+            // Only a speed-up; a real task reports any real problem.
+        }
+        _coordinator.Tell(new WorkerReady(_workerId), _self);
+
+        foreach (var message in _inbox.GetConsumingEnumerable())
+        {
+            switch (message)
+            {
+                case RunChunk run:
+                    _coordinator.Tell(Run(run), _self);
+                    break;
+                case ForgetCall forget:
+                    _functions.Remove(forget.CallId);
+                    break;
+                case Retire:
+                    _retired();
+                    return;
+            }
+        }
+    }
+
+    private ChunkDone Run(RunChunk m)
+    {
+        var started = Stopwatch.GetTimestamp();
+        TaskFunction? function;
+        object? items;
+        try
+        {
+            if (m.Function.Length > 0)
+                _functions[m.Chunk.CallId] = (TaskFunction)Payload.Deserialize(m.Function)!;
+            if (!_functions.TryGetValue(m.Chunk.CallId, out function))
+                return Failed(m, new InvalidOperationException($"Worker {_workerId} was sent {m.Chunk} without its function."), started);
+            items = Payload.Deserialize(m.Items);
+        }
+        catch (Exception e)
+        {
+            return Failed(m, new NotSendableException($"Worker {_workerId} could not rebuild the task's function or arguments: {e.GetBaseException().Message}", e), started);
+        }
+
+        var outcome = function.Run(items!);
+        byte[] results;
+        try
+        {
+            results = Payload.Serialize(outcome.Results);
+        }
+        catch (Exception e)
+        {
+            return Failed(m, new NotSendableException($"A result of {m.Chunk} cannot be serialized to send back: {e.GetBaseException().Message}", e), started);
+        }
+        return new ChunkDone(m.Chunk, m.Attempt, results, outcome.Completed,
+            outcome.Error is null ? null : TaskError.From(outcome.Error), Stopwatch.GetTimestamp() - started);
+    }
+
+    private static ChunkDone Failed(RunChunk m, Exception e, long started) =>
+        new(m.Chunk, m.Attempt, Payload.Serialize(Array.Empty<object>()), 0, TaskError.From(e), Stopwatch.GetTimestamp() - started);
+}

@@ -1,0 +1,60 @@
+using ActorPool.Configuration;
+using Akka.Actor;
+using Akka.Configuration;
+
+namespace ActorPool.Worker;
+
+/// <summary>
+/// The ActorSystem of a spawned worker process: one <see cref="WorkerActor"/>, which registers with the
+/// coordinator. The process exits when the pool retires it, when the coordinator goes away, or when its standard
+/// input ends (the pool's process exited, even by kill -9).
+/// </summary>
+internal static class WorkerNode
+{
+    private static readonly Config WorkerConfig = ConfigurationFactory.ParseString("""
+        akka {
+          loglevel = ERROR
+          stdout-loglevel = ERROR
+          remote.dot-netty.tcp.hostname = "127.0.0.1"
+          remote.dot-netty.tcp.port = 0
+        }
+        """);
+
+    public static int Run(WorkerHandshake handshake)
+    {
+        var config = WorkerConfig.WithFallback(PoolSettings.Reference);
+        var system = ActorSystem.Create("actorpool-worker", config);
+        var exit = new ExitCode();
+        system.ActorOf(Props.Create(() => new WorkerActor(handshake, exit)), "worker");
+
+        var stdin = new Thread(() =>
+        {
+            try
+            {
+                while (Console.In.ReadLine() is not null)
+                {
+                }
+            }
+            catch (IOException)
+            {
+            }
+            exit.Set(WorkerProgram.ExitOk);
+            system.Terminate();
+        })
+        { IsBackground = true, Name = "actorpool-parent-watch" };
+        stdin.Start();
+
+        system.WhenTerminated.Wait();
+        return exit.Value;
+    }
+
+    /// <summary>The first reason to exit wins.</summary>
+    internal sealed class ExitCode
+    {
+        private int _value = -1;
+
+        public int Value => _value < 0 ? WorkerProgram.ExitOk : _value;
+
+        public void Set(int code) => Interlocked.CompareExchange(ref _value, code, -1);
+    }
+}

@@ -1,0 +1,59 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ActorPool.Worker;
+
+/// <summary>What a spawned worker reads from its standard input before anything else (one JSON line).</summary>
+internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid)
+{
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+}
+
+/// <summary>
+/// Entry point of a spawned worker process. Runs with the calling application's dependency list, so the user's
+/// assemblies resolve; never runs the user's <c>Main</c>.
+/// </summary>
+internal static class WorkerProgram
+{
+    public const string WorkerFlag = "--actorpool-worker";
+
+    /// <summary>Exit codes of a worker process.</summary>
+    public const int ExitOk = 0, ExitUsage = 2, ExitHandshake = 3, ExitRejected = 4;
+
+    /// <summary>Runs a spawned worker: <c>--actorpool-worker ID</c>, settings on standard input.</summary>
+    public static int Main(string[] args)
+    {
+        if (args.Length < 1 || args[0] != WorkerFlag)
+        {
+            Console.Error.WriteLine(
+                "This is the ActorPool worker host. A pool starts it itself (spawn start method) and hands it its " +
+                "settings on standard input; it is not meant to be run by hand. To run a standalone worker node, use ActorPool.Node.");
+            return ExitUsage;
+        }
+
+        // Ctrl-C in a terminal reaches the whole process group: the pool, not each worker, decides what happens.
+        Console.CancelKeyPress += (_, e) => e.Cancel = true;
+
+        WorkerHandshake? handshake;
+        try
+        {
+            var line = Console.In.ReadLine();
+            handshake = line is null ? null : JsonSerializer.Deserialize<WorkerHandshake>(line, WorkerHandshake.JsonOptions);
+        }
+        catch (JsonException e)
+        {
+            Console.Error.WriteLine($"ActorPool worker: unreadable settings on standard input: {e.Message}");
+            return ExitHandshake;
+        }
+        if (handshake is null || string.IsNullOrEmpty(handshake.Coordinator) || string.IsNullOrEmpty(handshake.WorkerId))
+        {
+            Console.Error.WriteLine("ActorPool worker: no settings on standard input; it is started by a pool.");
+            return ExitHandshake;
+        }
+        return WorkerNode.Run(handshake);
+    }
+}

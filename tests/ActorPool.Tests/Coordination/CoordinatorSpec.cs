@@ -1,0 +1,288 @@
+using System.Collections.Concurrent;
+using ActorPool.Configuration;
+using ActorPool.Coordination;
+using ActorPool.Execution;
+using ActorPool.Protocol;
+using Akka.Actor;
+using Akka.TestKit;
+using Xunit;
+
+namespace ActorPool.Tests.Coordination;
+
+/// <summary>
+/// The coordinator's dispatch protocol, with test probes standing in for worker actors and a launcher that
+/// starts no process: order, window, retry on worker loss, exactly-once results, retirement, registration.
+/// </summary>
+public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
+{
+    private const string Secret = "s3cret";
+    private readonly FakeLauncher _launcher = new();
+
+    private IActorRef StartCoordinator(int processes = 2, int retries = 1, int maxTasksPerChild = 0, int maxWindow = 32)
+    {
+        var options = new PoolOptions { Processes = processes, MaxTaskRetries = retries, MaxTasksPerChild = maxTasksPerChild == 0 ? null : maxTasksPerChild };
+        var config = PoolSettings.ParseUserConfig($"actorpool.dispatch.max-window = {maxWindow}", "test").WithFallback(PoolSettings.Reference);
+        var settings = PoolSettings.Create(config, options);
+        return Sys.ActorOf(Coordinator.Props(settings, _launcher, Secret, []));
+    }
+
+    /// <summary>Registers a probe as worker <paramref name="id"/> and answers the warm-up round trip.</summary>
+    private TestProbe Join(IActorRef coordinator, string id, int pid)
+    {
+        var probe = CreateTestProbe();
+        coordinator.Tell(new RegisterWorker(id, pid, "127.0.0.1", Secret, probe.Ref), probe.Ref);
+        probe.ExpectMsg<WorkerAccepted>();
+        coordinator.Tell(new WorkerReady(id), probe.Ref);
+        var warm = probe.ExpectMsg<RunChunk>();
+        coordinator.Tell(new ChunkDone(warm.Chunk, warm.Attempt, [], 3, null, 0), probe.Ref);
+        probe.ExpectMsg<ForgetCall>();
+        return probe;
+    }
+
+    private static void Submit(IActorRef coordinator, long call, int chunks)
+    {
+        for (var i = 0; i < chunks; i++)
+            coordinator.Tell(new SubmitChunk(new ChunkId(call, i), [(byte)i], i, 1));
+    }
+
+    // execTicks: Stopwatch ticks the task ran; by default 1 s, a long task.
+    private static void Done(IActorRef coordinator, TestProbe worker, RunChunk run, long? execTicks = null) =>
+        coordinator.Tell(new ChunkDone(run.Chunk, run.Attempt, [1], 1, null, execTicks ?? System.Diagnostics.Stopwatch.Frequency), worker.Ref);
+
+    [Fact]
+    public void Coordinator_must_launch_the_configured_number_of_workers()
+    {
+        StartCoordinator(processes: 3);
+        AwaitAssert(() => Assert.Equal(3, _launcher.Launched.Count), TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
+    public void Coordinator_must_dispatch_round_robin_and_hold_back_work_beyond_the_window()
+    {
+        var coordinator = StartCoordinator();
+        var w1 = Join(coordinator, "w1", 101);
+        var w2 = Join(coordinator, "w2", 102);
+        var sink = new RecordingSink();
+        coordinator.Tell(new StartCall(1, [9], sink));
+        Submit(coordinator, 1, 4);
+
+        var first = w1.ExpectMsg<RunChunk>();
+        var second = w2.ExpectMsg<RunChunk>();
+        Assert.Equal(0, first.Chunk.Index);
+        Assert.Equal(1, second.Chunk.Index);
+        Assert.Equal([9], first.Function); // the function travels with a worker's first chunk of a call only
+
+        // Window 1 (tasks are long: 1 s each): nothing more until a worker finishes.
+        w1.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        w2.ExpectNoMsg(TimeSpan.FromMilliseconds(50));
+
+        Done(coordinator, w2, second);
+        var third = w2.ExpectMsg<RunChunk>();
+        Assert.Equal(2, third.Chunk.Index);
+        Assert.Empty(third.Function);
+        w1.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        AwaitAssert(() => Assert.Contains(1, sink.Completed.Keys));
+    }
+
+    [Fact]
+    public void Coordinator_must_retry_the_chunks_of_a_worker_whose_process_exited()
+    {
+        var coordinator = StartCoordinator();
+        var w1 = Join(coordinator, "w1", 101);
+        var w2 = Join(coordinator, "w2", 102);
+        var sink = new RecordingSink();
+        coordinator.Tell(new StartCall(1, [9], sink));
+        Submit(coordinator, 1, 2);
+        var lost = w1.ExpectMsg<RunChunk>();
+        var other = w2.ExpectMsg<RunChunk>();
+
+        coordinator.Tell(new WorkerExited("w1", 137, ""));
+        Done(coordinator, w2, other);
+        var retried = w2.ExpectMsg<RunChunk>();
+        Assert.Equal(lost.Chunk, retried.Chunk);
+        Assert.Equal(2, retried.Attempt);
+        AwaitAssert(() => Assert.Equal(3, _launcher.Launched.Count)); // a replacement
+
+        Done(coordinator, w2, retried);
+        AwaitAssert(() => Assert.Equal(2, sink.Completed.Count));
+        Assert.Empty(sink.Failed);
+    }
+
+    [Fact]
+    public void Coordinator_must_fail_a_chunk_past_the_retry_limit_naming_the_worker_and_exit_code()
+    {
+        var coordinator = StartCoordinator(retries: 0);
+        var w1 = Join(coordinator, "w1", 4242);
+        var sink = new RecordingSink();
+        coordinator.Tell(new StartCall(1, [9], sink));
+        coordinator.Tell(new SubmitChunk(new ChunkId(1, 0), [0], 5, 1));
+        w1.ExpectMsg<RunChunk>();
+
+        coordinator.Tell(new WorkerExited("w1", 137, ""));
+
+        AwaitAssert(() => Assert.Single(sink.Failed));
+        var error = Assert.IsType<WorkerLostException>(sink.Failed[0]);
+        Assert.Equal(5, error.TaskIndex);
+        Assert.Equal(137, error.ExitCode);
+        Assert.Contains("w1 (pid 4242)", error.Message);
+        Assert.Contains("SIGKILL", error.Message);
+    }
+
+    [Fact]
+    public void Coordinator_must_deliver_each_result_once()
+    {
+        var coordinator = StartCoordinator(processes: 1);
+        var w1 = Join(coordinator, "w1", 101);
+        var sink = new RecordingSink();
+        coordinator.Tell(new StartCall(1, [9], sink));
+        Submit(coordinator, 1, 1);
+        var run = w1.ExpectMsg<RunChunk>();
+
+        Done(coordinator, w1, run);
+        Done(coordinator, w1, run); // a duplicate, e.g. a message delivered twice
+
+        AwaitAssert(() => Assert.Single(sink.Completed));
+        w1.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(1, sink.CompletedCount);
+    }
+
+    [Fact]
+    public void Coordinator_must_report_a_task_exception_with_its_remote_type_and_index()
+    {
+        var coordinator = StartCoordinator(processes: 1);
+        var w1 = Join(coordinator, "w1", 101);
+        var sink = new RecordingSink();
+        coordinator.Tell(new StartCall(1, [9], sink));
+        coordinator.Tell(new SubmitChunk(new ChunkId(1, 0), [0], 10, 4));
+        var run = w1.ExpectMsg<RunChunk>();
+
+        coordinator.Tell(new ChunkDone(run.Chunk, 1, [7], 2, new TaskError("System.DivideByZeroException", "boom", "at X"), 10), w1.Ref);
+
+        AwaitAssert(() => Assert.Single(sink.Failed));
+        var error = Assert.IsType<TaskFailedException>(sink.Failed[0]);
+        Assert.Equal(12, error.TaskIndex); // first index 10 + 2 completed
+        Assert.Equal("System.DivideByZeroException", error.RemoteType);
+        Assert.Equal("boom", error.RemoteMessage);
+    }
+
+    [Fact]
+    public void Coordinator_must_retire_a_worker_after_max_tasks_per_child_and_start_a_replacement()
+    {
+        var coordinator = StartCoordinator(processes: 1, maxTasksPerChild: 2);
+        var w1 = Join(coordinator, "w1", 101);
+        var sink = new RecordingSink();
+        coordinator.Tell(new StartCall(1, [9], sink));
+        Submit(coordinator, 1, 3);
+
+        Done(coordinator, w1, w1.ExpectMsg<RunChunk>());
+        Done(coordinator, w1, w1.ExpectMsg<RunChunk>());
+        w1.FishForMessage(m => m is Retire);
+        AwaitAssert(() => Assert.Equal(2, _launcher.Launched.Count));
+
+        coordinator.Tell(new WorkerExited("w1", 0, "")); // retired: expected, nothing to retry
+        var w2 = Join(coordinator, "w2", 102);
+        var last = w2.ExpectMsg<RunChunk>();
+        Assert.Equal(2, last.Chunk.Index);
+        Assert.Equal(1, last.Attempt);
+    }
+
+    [Fact]
+    public void Coordinator_must_refuse_a_registration_without_the_pool_secret()
+    {
+        var coordinator = StartCoordinator(processes: 1);
+        var intruder = CreateTestProbe();
+        coordinator.Tell(new RegisterWorker("w1", 999, "127.0.0.1", "guess", intruder.Ref), intruder.Ref);
+        var rejected = intruder.ExpectMsg<WorkerRejected>();
+        Assert.Contains("secret", rejected.Reason);
+    }
+
+    [Fact]
+    public void Coordinator_must_drop_queued_chunks_of_an_ended_call()
+    {
+        var coordinator = StartCoordinator(processes: 1);
+        var w1 = Join(coordinator, "w1", 101);
+        var sink = new RecordingSink();
+        coordinator.Tell(new StartCall(1, [9], sink));
+        Submit(coordinator, 1, 3);
+        var running = w1.ExpectMsg<RunChunk>();
+
+        coordinator.Tell(new EndCall(1));
+        w1.ExpectMsg<ForgetCall>();
+        Done(coordinator, w1, running);
+        w1.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        Assert.Empty(sink.Completed);
+    }
+
+    [Fact]
+    public void Coordinator_must_break_the_pool_after_repeated_start_failures_instead_of_hanging()
+    {
+        var coordinator = StartCoordinator(processes: 1);
+        var sink = new RecordingSink();
+        coordinator.Tell(new StartCall(1, [9], sink));
+        Submit(coordinator, 1, 1);
+        for (var i = 1; i <= 3; i++)
+        {
+            AwaitAssert(() => Assert.Equal(i, _launcher.Launched.Count));
+            coordinator.Tell(new WorkerExited($"w{i}", 1, "Could not load file or assembly 'X'"));
+        }
+        AwaitAssert(() => Assert.NotNull(sink.CallError));
+        var error = Assert.IsType<PoolBrokenException>(sink.CallError);
+        Assert.Contains("failed to start", error.Message);
+        Assert.Contains("Could not load file or assembly", error.Message);
+    }
+
+    [Fact]
+    public void Coordinator_must_widen_the_window_when_tasks_are_far_shorter_than_a_round_trip()
+    {
+        var coordinator = StartCoordinator(processes: 1);
+        var w1 = Join(coordinator, "w1", 101);
+        var sink = new RecordingSink();
+        coordinator.Tell(new StartCall(1, [9], sink));
+        Submit(coordinator, 1, 40);
+        var run = w1.ExpectMsg<RunChunk>();
+        Thread.Sleep(20); // a 20 ms round trip for a task that ran 1 tick
+        Done(coordinator, w1, run, execTicks: 1);
+        var burst = w1.ReceiveWhile(TimeSpan.FromMilliseconds(500), m => m as RunChunk);
+        Assert.True(burst.Count > 1, $"expected several chunks in flight, got {burst.Count}");
+    }
+
+    private sealed class FakeLauncher : IWorkerLauncher
+    {
+        public ConcurrentQueue<string> Launched { get; } = new();
+        public ConcurrentQueue<string> Killed { get; } = new();
+
+        public int Launch(string workerId, IActorRef coordinator)
+        {
+            Launched.Enqueue(workerId);
+            return 0;
+        }
+
+        public void Kill(string workerId) => Killed.Enqueue(workerId);
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private sealed class RecordingSink : ICallSink
+    {
+        private int _completed;
+        public ConcurrentDictionary<int, byte[]> Completed { get; } = new();
+        public List<Exception> Failed { get; } = new();
+        public Exception? CallError { get; private set; }
+        public int CompletedCount => _completed;
+
+        public void ChunkCompleted(int index, byte[] results)
+        {
+            Interlocked.Increment(ref _completed);
+            Completed[index] = results;
+        }
+
+        public void ChunkFailed(int index, byte[] partialResults, int completed, Exception error)
+        {
+            lock (Failed) Failed.Add(error);
+        }
+
+        public void CallFailed(Exception error) => CallError = error;
+    }
+}

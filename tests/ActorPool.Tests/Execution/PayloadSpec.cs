@@ -1,0 +1,70 @@
+using System.Linq.Expressions;
+using ActorPool.Execution;
+using Xunit;
+
+namespace ActorPool.Tests.Execution;
+
+public class PayloadSpec
+{
+    private static int Square(int x) => x * x;
+
+    [Fact]
+    public void Payload_must_round_trip_static_methods_lambdas_and_closures()
+    {
+        var k = 3;
+        var tag = "n=";
+        Func<int, string> closure = x => tag + (x * k);
+        foreach (var (fn, expected) in new (Func<int, string>, string)[]
+                 {
+                     (x => Square(x).ToString(), "16"),
+                     (x => (x + 1).ToString(), "5"),
+                     (closure, "n=12"),
+                 })
+        {
+            var bytes = Payload.SerializeFunction(fn, new MapFunction<int, string>(fn), "task function");
+            var copy = (TaskFunction)Payload.Deserialize(bytes)!;
+            var outcome = copy.Run(new[] { 4 });
+            Assert.Null(outcome.Error);
+            Assert.Equal(expected, ((string[])outcome.Results)[0]);
+        }
+    }
+
+    [Fact]
+    public void Payload_must_name_a_captured_value_bound_to_this_process()
+    {
+        using var stream = new MemoryStream();
+        Func<int, int> fn = x => x + (int)stream.Length;
+        var error = Assert.Throws<NotSendableException>(() => Payload.SerializeFunction(fn, new MapFunction<int, int>(fn), "task function"));
+        Assert.Contains("stream", error.Message);
+        Assert.Contains("System.IO.MemoryStream", error.Message);
+        Assert.Contains("inside the task", error.Message);
+    }
+
+    [Fact]
+    public void Payload_must_refuse_a_function_compiled_at_run_time()
+    {
+        Expression<Func<int, int>> expr = x => x + 1;
+        var fn = expr.Compile();
+        var error = Assert.Throws<NotSendableException>(() => Payload.SerializeFunction(fn, new MapFunction<int, int>(fn), "task function"));
+        Assert.Contains("generated at run time", error.Message);
+    }
+
+    [Fact]
+    public void Payload_must_name_the_argument_that_cannot_be_sent()
+    {
+        var items = new object[] { 1, "two", new CancellationTokenSource() };
+        var error = Assert.Throws<NotSendableException>(() => Payload.SerializeItems(items, 10));
+        Assert.Contains("Argument 12", error.Message);
+        Assert.Contains("CancellationTokenSource", error.Message);
+    }
+
+    [Fact]
+    public void Map_function_must_stop_at_the_first_exception_and_keep_earlier_results()
+    {
+        var fn = new MapFunction<int, int>(x => 10 / x);
+        var outcome = fn.Run(new[] { 5, 2, 0, 1 });
+        Assert.Equal(2, outcome.Completed);
+        Assert.Equal(new[] { 2, 5 }, (int[])outcome.Results);
+        Assert.IsType<DivideByZeroException>(outcome.Error);
+    }
+}
