@@ -7,6 +7,7 @@ internal static class ConsoleLogging
 {
     public static ILoggerFactory CreateDefault() => LoggerFactory.Create(builder => builder
         .SetMinimumLevel(LogLevel.Warning)
+        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace) // logs never mix into program output
         .AddSimpleConsole(o =>
         {
             o.SingleLine = true;

@@ -1,0 +1,73 @@
+using System.Text.RegularExpressions;
+using ActorPool.IntegrationTests.Support;
+using Xunit;
+
+namespace ActorPool.IntegrationTests;
+
+/// <summary>The seed example, run as users run it: a separate program whose workers are its own child processes.</summary>
+[Collection("processes")]
+public class DemoSpec
+{
+    private static readonly string DemoDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Demo.dll");
+
+    private static int IndexOfLine(string output, string line) =>
+        output.Split('\n').Select(l => l.TrimEnd('\r')).ToList().IndexOf(line);
+
+    [Fact]
+    public async Task Demo_must_run_the_seed_example_with_dynamic_dispatch_and_quiet_output()
+    {
+        using var demo = new StartedProgram(DemoDll, "--unit", "0.1");
+        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
+        var output = demo.Stdout;
+        Assert.True(exit == 0, $"exit {exit}\n{output}\n{demo.Stderr}");
+
+        Assert.Equal(8, Regex.Matches(output, @"^ Process [a-h]\tWaiting \d seconds$", RegexOptions.Multiline).Count);
+        Assert.Equal(8, Regex.Matches(output, @"^ Process [a-h]\tDONE$", RegexOptions.Multiline).Count);
+        // Dynamic dispatch: f (queued behind nothing) finishes before g, as with Python's Pool.
+        Assert.True(IndexOfLine(output, " Process f\tDONE") < IndexOfLine(output, " Process g\tDONE"), output);
+        Assert.Matches(@"Elapsed: \d+\.\d+ s", output);
+        // An ordinary run prints no Akka warnings, errors or stack traces.
+        Assert.DoesNotMatch(@"WARN|ERROR|fail:|Exception|   at ", output + demo.Stderr);
+    }
+
+    [Fact]
+    public async Task Demo_must_finish_every_task_when_a_worker_is_killed()
+    {
+        using var demo = new StartedProgram(DemoDll, "--unit", "0.3");
+        Assert.True(await Processes.WaitUntil(() => demo.Stdout.Contains("Waiting"), TimeSpan.FromSeconds(60)), demo.Stderr);
+        var workers = demo.Children();
+        Assert.Equal(2, workers.Count);
+        Processes.Kill9(workers[0]);
+
+        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
+        var output = demo.Stdout;
+        Assert.True(exit == 0, $"exit {exit}\n{output}\n{demo.Stderr}");
+        foreach (var name in "abcdefgh")
+            Assert.Contains($" Process {name}\tDONE", output);
+        // The loss is reported once, in one line, without a stack trace.
+        Assert.Single(Regex.Matches(demo.Stderr + output, "exited with code 137"));
+        Assert.DoesNotMatch(@"Exception|   at ", output + demo.Stderr);
+    }
+
+    [Fact]
+    public async Task Killing_the_caller_must_leave_no_worker_behind()
+    {
+        using var demo = new StartedProgram(DemoDll, "--unit", "1");
+        Assert.True(await Processes.WaitUntil(() => demo.Stdout.Contains("Waiting"), TimeSpan.FromSeconds(60)), demo.Stderr);
+        var workers = demo.Children();
+        Assert.Equal(2, workers.Count);
+
+        Processes.Kill9(demo.Pid);
+
+        Assert.True(await Processes.WaitUntil(() => workers.All(p => !Processes.IsAlive(p)), TimeSpan.FromSeconds(10)),
+            $"still alive 10 s after the caller was killed: {string.Join(", ", workers.Where(Processes.IsAlive))}");
+    }
+
+    [Fact]
+    public async Task Demo_must_refuse_a_bad_command_line_with_a_clear_message()
+    {
+        using var demo = new StartedProgram(DemoDll, "--workers", "0");
+        Assert.Equal(2, await demo.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("--workers must be at least 1", demo.Stderr);
+    }
+}

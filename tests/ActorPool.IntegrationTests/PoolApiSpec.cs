@@ -1,0 +1,122 @@
+using ActorPool.IntegrationTests.Support;
+using Xunit;
+
+namespace ActorPool.IntegrationTests;
+
+/// <summary>The Pool API against real worker processes (one warm 2-worker pool shared by these tests).</summary>
+[Collection("processes")]
+public class PoolApiSpec(PoolFixture fixture) : IClassFixture<PoolFixture>
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+    private Pool Pool => fixture.Pool;
+
+    [Fact]
+    public async Task Map_must_return_results_in_input_order_from_static_methods_lambdas_and_closures()
+    {
+        var offset = 7;
+        Assert.Equal(Enumerable.Range(0, 100).Select(x => x * x), await Pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 100)).WaitAsync(Bound));
+        Assert.Equal(Enumerable.Range(0, 100).Select(x => x + offset), await Pool.MapAsync(x => x + offset, Enumerable.Range(0, 100), chunkSize: 3).WaitAsync(Bound));
+        Assert.Equal(["a1", "b2"], Pool.StarMap((string s, int n) => s + n, [("a", 1), ("b", 2)]));
+        Assert.Equal([6], await Pool.StarMapAsync((int a, int b, int c) => a + b + c, [(1, 2, 3)]).WaitAsync(Bound));
+        Assert.Empty(await Pool.MapAsync(TestFunctions.Square, Array.Empty<int>()).WaitAsync(Bound));
+    }
+
+    [Fact]
+    public async Task Tasks_must_run_in_worker_processes_not_in_the_caller()
+    {
+        var pids = await Pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(100, 8), chunkSize: 1).WaitAsync(Bound);
+        Assert.DoesNotContain(Environment.ProcessId, pids);
+        Assert.Equal(2, pids.Distinct().Count());
+        Assert.NotEqual(Environment.ProcessId, Pool.Apply(() => Environment.ProcessId));
+        Assert.Equal(81, await Pool.ApplyAsync(TestFunctions.Square, 9).WaitAsync(Bound));
+    }
+
+    [Fact]
+    public async Task Imap_unordered_must_yield_every_result_once()
+    {
+        var results = new List<int>();
+        await foreach (var r in Pool.ImapUnorderedAsync(TestFunctions.Square, Enumerable.Range(0, 500)).WithCancellation(new CancellationTokenSource(Bound).Token))
+            results.Add(r);
+        Assert.Equal(Enumerable.Range(0, 500).Select(x => x * x).Order(), results.Order());
+        Assert.Equal(Enumerable.Range(0, 50).Select(x => x * x), Pool.Imap(TestFunctions.Square, Enumerable.Range(0, 50), chunkSize: 4));
+    }
+
+    [Fact]
+    public async Task Imap_must_read_an_endless_input_lazily_with_a_bounded_number_in_flight()
+    {
+        var pulled = 0;
+        IEnumerable<int> Naturals()
+        {
+            for (var i = 0; ; i++)
+            {
+                Interlocked.Increment(ref pulled);
+                yield return i;
+            }
+        }
+
+        var taken = new List<int>();
+        using var cts = new CancellationTokenSource(Bound);
+        await foreach (var r in Pool.ImapAsync(TestFunctions.Square, Naturals(), cancellationToken: cts.Token))
+        {
+            taken.Add(r);
+            if (taken.Count == 1000)
+                break;
+        }
+        Assert.Equal(Enumerable.Range(0, 1000).Select(x => x * x), taken);
+        // max-chunks-in-flight-per-call for 2 workers is max(64, 4 * 2 * 32) = 256, one item per chunk.
+        Assert.InRange(Volatile.Read(ref pulled), 1000, 1000 + 256 + 1);
+    }
+
+    [Fact]
+    public async Task A_task_exception_must_reach_the_caller_with_remote_type_message_and_stack_trace()
+    {
+        var error = await Assert.ThrowsAsync<TaskFailedException>(() => Pool.MapAsync(TestFunctions.Divide, [5, 4, 0, 2], chunkSize: 1).WaitAsync(Bound));
+        Assert.Equal("System.DivideByZeroException", error.RemoteType);
+        Assert.Equal(2, error.TaskIndex);
+        Assert.Contains("Attempted to divide by zero", error.RemoteMessage);
+        Assert.Contains(nameof(TestFunctions.Divide), error.RemoteStackTrace);
+        Assert.Contains("pid", error.Worker);
+
+        // imap yields up to the failing input, then raises.
+        var yielded = new List<int>();
+        await Assert.ThrowsAsync<TaskFailedException>(async () =>
+        {
+            await foreach (var r in Pool.ImapAsync(TestFunctions.Divide, [5, 4, 0, 2], chunkSize: 3))
+                yielded.Add(r);
+        });
+        Assert.Equal([20, 25], yielded);
+
+        Assert.Equal([50], await Pool.MapAsync(TestFunctions.Divide, [2]).WaitAsync(Bound)); // still usable
+    }
+
+    [Fact]
+    public async Task What_cannot_be_sent_must_fail_at_the_call_naming_it_and_leave_the_pool_usable()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            await using var file = File.OpenRead(path);
+            var error = Assert.Throws<NotSendableException>(() => Pool.Map(x => x + file.Length, [1, 2]));
+            Assert.Contains("file", error.Message);
+            Assert.Contains("FileStream", error.Message);
+
+            var argError = await Assert.ThrowsAsync<NotSendableException>(() => Pool.MapAsync(s => s.ToString(), new object[] { 1, Task.CompletedTask }));
+            Assert.Contains("Argument 1", argError.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+        Assert.Equal([4], Pool.Map(TestFunctions.Square, [2]));
+    }
+
+    [Fact]
+    public async Task Cancelling_a_call_must_end_it_promptly_and_leave_the_pool_usable()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var started = DateTime.UtcNow;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(200, 40), chunkSize: 1, cts.Token));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5));
+        Assert.Equal([9], await Pool.MapAsync(TestFunctions.Square, [3]).WaitAsync(Bound));
+    }
+}

@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using ActorPool.IntegrationTests.Support;
+using Xunit;
+
+namespace ActorPool.IntegrationTests;
+
+/// <summary>Initializer, maxtasksperchild, worker loss and the pool's lifecycle, each on a pool of its own.</summary>
+[Collection("processes")]
+public class PoolLifecycleSpec
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task The_initializer_must_run_in_every_worker_before_its_tasks()
+    {
+        var pool = new Pool(new PoolOptions { Processes = 2, Initializer = TestFunctions.Init, InitArgs = ["hi", 2] });
+        using var _ = new Terminating(pool);
+        var greetings = await pool.MapAsync(_ => TestFunctions.Greeting, Enumerable.Range(0, 6), chunkSize: 1).WaitAsync(Bound);
+        Assert.All(greetings, g => Assert.Equal("hihi", g));
+        Assert.Null(TestFunctions.Greeting); // not in the caller
+    }
+
+    [Fact]
+    public async Task An_initializer_that_throws_must_break_the_pool_with_its_error_instead_of_hanging()
+    {
+        var pool = new Pool(new PoolOptions { Processes = 1, Initializer = TestFunctions.FailingInit });
+        using var _ = new Terminating(pool);
+        var error = await Assert.ThrowsAsync<PoolBrokenException>(() => pool.MapAsync(TestFunctions.Square, [1]).WaitAsync(Bound));
+        Assert.Contains("InvalidOperationException", error.Message);
+        Assert.Contains("no database here", error.Message);
+    }
+
+    [Fact]
+    public void Initializer_arguments_must_match_its_parameters()
+    {
+        var error = Assert.Throws<ArgumentException>(() => new Pool(new PoolOptions { Processes = 1, Initializer = TestFunctions.Init, InitArgs = ["x"] }));
+        Assert.Contains("takes 2 argument(s) but InitArgs has 1", error.Message);
+    }
+
+    [Fact]
+    public async Task Max_tasks_per_child_must_replace_workers_without_losing_a_task()
+    {
+        var pool = new Pool(new PoolOptions { Processes = 2, MaxTasksPerChild = 2 });
+        using var _ = new Terminating(pool);
+        var pids = await pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(20, 12), chunkSize: 1).WaitAsync(Bound);
+        Assert.Equal(12, pids.Count);
+        Assert.True(pids.Distinct().Count() >= 6, $"12 tasks at 2 per worker need 6 workers; saw {pids.Distinct().Count()}");
+        Assert.All(pids.GroupBy(p => p), g => Assert.True(g.Count() <= 2));
+    }
+
+    [Fact]
+    public async Task A_killed_worker_must_be_noticed_and_replaced_and_its_task_retried()
+    {
+        var pool = new Pool(2);
+        using var _ = new Terminating(pool);
+        await pool.WaitForWorkersAsync().WaitAsync(Bound);
+
+        var results = new List<int>();
+        var killed = 0;
+        using var cts = new CancellationTokenSource(Bound);
+        await foreach (var pid in pool.ImapAsync(TestFunctions.SlowPid, Enumerable.Repeat(400, 8), cancellationToken: cts.Token))
+        {
+            results.Add(pid);
+            if (killed == 0)
+            {
+                killed = pid; // that worker is now running its next task
+                Processes.Kill9(pid);
+            }
+        }
+        Assert.Equal(8, results.Count);
+        Assert.False(Processes.IsAlive(killed));
+        var after = await pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(100, 4), chunkSize: 1).WaitAsync(Bound);
+        Assert.DoesNotContain(killed, after);
+        Assert.Equal(2, after.Distinct().Count()); // replaced: two workers again
+    }
+
+    [Fact]
+    public async Task A_task_whose_worker_dies_past_the_retry_limit_must_fail_naming_task_worker_and_exit_code()
+    {
+        var pool = new Pool(new PoolOptions { Processes = 1, MaxTaskRetries = 0 });
+        using var _ = new Terminating(pool);
+        var error = await Assert.ThrowsAsync<WorkerLostException>(() => pool.ApplyAsync(() =>
+        {
+            Process.GetCurrentProcess().Kill();
+            return 0;
+        }).WaitAsync(Bound));
+        Assert.Equal(0, error.TaskIndex);
+        Assert.Equal(137, error.ExitCode);
+        Assert.Contains("SIGKILL", error.Message);
+        Assert.Contains("pid", error.Message);
+        Assert.Equal(4, await pool.ApplyAsync(() => 2 + 2).WaitAsync(Bound)); // replaced, usable
+    }
+
+    [Fact]
+    public async Task Dispose_must_drain_running_calls_and_then_end_every_worker()
+    {
+        var pool = new Pool(2);
+        using var _ = new Terminating(pool);
+        var pids = await pool.MapAsync(TestFunctions.SlowPid, [1, 1], chunkSize: 1).WaitAsync(Bound);
+        var running = pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(200, 6), chunkSize: 1);
+        await pool.DisposeAsync().AsTask().WaitAsync(Bound);
+        Assert.Equal(6, (await running).Count);
+        Assert.Equal(PoolState.Terminated, pool.State);
+        Assert.True(await Processes.WaitUntil(() => pids.All(p => !Processes.IsAlive(p)), TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task Close_join_and_terminate_must_follow_pythons_rules()
+    {
+        var pool = new Pool(1);
+        using var _ = new Terminating(pool);
+        Assert.Contains("Close()", Assert.Throws<InvalidOperationException>(() => pool.Join()).Message);
+        var pid = await pool.ApplyAsync(() => Environment.ProcessId).WaitAsync(Bound);
+        pool.Close();
+        Assert.Contains("Pool not running", Assert.Throws<InvalidOperationException>(() => pool.Map(TestFunctions.Square, [1])).Message);
+        pool.Terminate();
+        Assert.Equal(PoolState.Terminated, pool.State);
+        Assert.True(await Processes.WaitUntil(() => !Processes.IsAlive(pid), TimeSpan.FromSeconds(10)));
+    }
+}

@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace ActorPool.IntegrationTests.Support;
+
+/// <summary>Process helpers for tests: child lookup through /proc, liveness, and a started program that is always ended.</summary>
+internal static class Processes
+{
+    /// <summary>Direct children of <paramref name="pid"/> (Linux /proc).</summary>
+    public static IReadOnlyList<int> ChildrenOf(int pid)
+    {
+        var children = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var candidate))
+                continue;
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                // pid (comm) state ppid ...: comm may contain spaces, so parse after the last ')'.
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                if (int.Parse(fields[1]) == pid)
+                    children.Add(candidate);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+        return children;
+    }
+
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)] != 'Z'; // a zombie has exited
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    public static void Kill9(int pid)
+    {
+        using var kill = Process.Start("kill", ["-9", pid.ToString()]);
+        kill.WaitForExit(5000);
+    }
+
+    /// <summary>Polls until <paramref name="condition"/> holds or the time is up.</summary>
+    public static async Task<bool> WaitUntil(Func<bool> condition, TimeSpan within)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < within)
+        {
+            if (condition())
+                return true;
+            await Task.Delay(50);
+        }
+        return condition();
+    }
+}
+
+/// <summary>
+/// A program started by a test, with its output captured line by line. Disposal kills it and every process it
+/// started (by id), so a failing test leaves nothing behind.
+/// </summary>
+internal sealed class StartedProgram : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+    private readonly HashSet<int> _seenChildren = new();
+
+    public StartedProgram(string dll, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(dll);
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        _process = new Process { StartInfo = psi };
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_stdout) _stdout.AppendLine(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
+        _process.Start();
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public int Pid => _process.Id;
+
+    public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
+
+    public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
+
+    /// <summary>The program's current child processes (remembered, so disposal can end them).</summary>
+    public IReadOnlyList<int> Children()
+    {
+        var children = Processes.ChildrenOf(Pid);
+        lock (_seenChildren)
+            _seenChildren.UnionWith(children);
+        return children;
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan within)
+    {
+        using var cts = new CancellationTokenSource(within);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                Children();
+                _process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        lock (_seenChildren)
+            foreach (var pid in _seenChildren.Where(Processes.IsAlive))
+                Processes.Kill9(pid);
+        _process.Dispose();
+    }
+}
