@@ -43,6 +43,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     private readonly SpawnLauncher _launcher;
     private readonly ILoggerFactory? _ownedLoggerFactory;
     private readonly object _gate = new();
+    private readonly CancellationTokenSource _stopped = new();
     private volatile PoolState _state = PoolState.Running;
     private Task? _shutdown;
 
@@ -67,9 +68,10 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var loggerFactory = options.LoggerFactory ?? _ownedLoggerFactory!;
 
         _system = PoolActorSystem.Create("actorpool", config, loggerFactory);
+        _system.WhenTerminated.ContinueWith(static (_, cts) => ((CancellationTokenSource)cts!).Cancel(), _stopped, TaskScheduler.Default);
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
         var address = ((ExtendedActorSystem)_system).Provider.DefaultAddress;
-        _launcher = new SpawnLauncher($"{address}/user/{Coordinator.Name}", secret, _settings.ForwardWorkerOutput,
+        _launcher = new SpawnLauncher($"{address}/user/{Coordinator.Name}", secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize,
             loggerFactory.CreateLogger("ActorPool.Launcher"));
         _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), Coordinator.Name);
         _ = Task.Run(() =>
@@ -115,9 +117,9 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var size = chunkSize ?? DefaultChunkSize(input.Count);
         CheckChunkSize(size);
         var fn = FunctionCache.Get(function, static f => new MapFunction<T, TResult>(f), "task function");
-        var chunks = PrepareChunks(input, size).ToList(); // every argument serialized before anything is dispatched
+        var chunks = PrepareChunks(input, size, _settings.MaxPayloadBytes).ToList(); // every argument serialized before anything is dispatched
         var results = new List<TResult>(input.Count);
-        await foreach (var r in PoolCall<TResult>.Run(_coordinator, fn, chunks, _settings.MaxChunksInFlightPerCall, ordered: true, cancellationToken).ConfigureAwait(false))
+        await foreach (var r in PoolCall<TResult>.Run(_coordinator, fn, chunks, _settings.MaxChunksInFlightPerCall, ordered: true, _stopped.Token, cancellationToken).ConfigureAwait(false))
             results.Add(r);
         return results;
     }
@@ -185,7 +187,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(items);
         CheckChunkSize(chunkSize);
         var fn = FunctionCache.Get(function, static f => new MapFunction<T, TResult>(f), "task function");
-        return PoolCall<TResult>.Run(_coordinator, fn, PrepareChunks(items, chunkSize), _settings.MaxChunksInFlightPerCall, ordered, cancellationToken);
+        return PoolCall<TResult>.Run(_coordinator, fn, PrepareChunks(items, chunkSize, _settings.MaxPayloadBytes), _settings.MaxChunksInFlightPerCall, ordered, _stopped.Token, cancellationToken);
     }
 
     // ------------------------------------------------------------------ apply
@@ -197,7 +199,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(function);
         var fn = FunctionCache.Get(function, static f => new MapFunction<byte, TResult>(_ => f()), "task function");
         var chunk = new PreparedChunk(0, 0, 1, UnitChunk);
-        await foreach (var r in PoolCall<TResult>.Run(_coordinator, fn, [chunk], 1, ordered: true, cancellationToken).ConfigureAwait(false))
+        await foreach (var r in PoolCall<TResult>.Run(_coordinator, fn, [chunk], 1, ordered: true, _stopped.Token, cancellationToken).ConfigureAwait(false))
             return r;
         throw new InvalidOperationException("The task completed without a result.");
     }
@@ -258,6 +260,8 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         Task shutdown;
         lock (_gate)
         {
+            if (_state == PoolState.Terminated)
+                return;
             _state = PoolState.Closed;
             shutdown = _shutdown = TerminateAsync(_shutdown);
         }
@@ -331,7 +335,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             throw new ArgumentOutOfRangeException("chunkSize", size, "chunkSize must be at least 1.");
     }
 
-    private static IEnumerable<PreparedChunk> PrepareChunks<T>(IEnumerable<T> items, int chunkSize)
+    private static IEnumerable<PreparedChunk> PrepareChunks<T>(IEnumerable<T> items, int chunkSize, int maxPayload)
     {
         var buffer = new List<T>(Math.Min(chunkSize, 4096));
         var index = 0;
@@ -341,19 +345,24 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             buffer.Add(item);
             if (buffer.Count == chunkSize)
             {
-                yield return Prepare(index++, first, buffer);
+                yield return Prepare(index++, first, buffer, maxPayload);
                 first += buffer.Count;
                 buffer.Clear();
             }
         }
         if (buffer.Count > 0)
-            yield return Prepare(index, first, buffer);
+            yield return Prepare(index, first, buffer, maxPayload);
     }
 
-    private static PreparedChunk Prepare<T>(int index, long first, List<T> buffer)
+    private static PreparedChunk Prepare<T>(int index, long first, List<T> buffer, int maxPayload)
     {
         var array = buffer.ToArray();
-        return new PreparedChunk(index, first, array.Length, Payload.SerializeItems(array, (int)Math.Min(first, int.MaxValue)));
+        var bytes = Payload.SerializeItems(array, (int)Math.Min(first, int.MaxValue));
+        if (bytes.Length > maxPayload)
+            throw new NotSendableException(
+                $"Arguments {first}..{first + array.Length - 1} serialize to {bytes.Length:N0} bytes, more than a message may carry " +
+                $"({maxPayload:N0}; akka.remote.dot-netty.tcp.maximum-frame-size). Use a smaller chunkSize, or raise the frame size in PoolOptions.Config.");
+        return new PreparedChunk(index, first, array.Length, bytes);
     }
 
     private static byte[] PrepareInitializer(PoolOptions options)

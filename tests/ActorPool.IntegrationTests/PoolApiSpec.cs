@@ -22,6 +22,38 @@ public class PoolApiSpec(PoolFixture fixture) : IClassFixture<PoolFixture>
     }
 
     [Fact]
+    public async Task Concurrent_calls_must_each_get_their_own_results()
+    {
+        var squares = Pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 300), chunkSize: 1);
+        var names = Pool.MapAsync(x => $"#{x}", Enumerable.Range(0, 300), chunkSize: 1);
+        var doubles = Pool.ImapUnorderedAsync(x => x * 2.0, Enumerable.Range(0, 300)).ToListAsync().AsTask();
+        await Task.WhenAll(squares, names, doubles).WaitAsync(Bound);
+        Assert.Equal(Enumerable.Range(0, 300).Select(x => x * x), await squares);
+        Assert.Equal(Enumerable.Range(0, 300).Select(x => $"#{x}"), await names);
+        Assert.Equal(Enumerable.Range(0, 300).Select(x => x * 2.0), (await doubles).Order());
+    }
+
+    [Fact]
+    public async Task An_input_that_throws_must_fail_the_call_after_the_results_before_it()
+    {
+        IEnumerable<int> Broken()
+        {
+            yield return 1;
+            yield return 2;
+            throw new FormatException("bad record 3");
+        }
+
+        var seen = new List<int>();
+        var error = await Assert.ThrowsAsync<FormatException>(async () =>
+        {
+            await foreach (var r in Pool.ImapAsync(TestFunctions.Square, Broken()))
+                seen.Add(r);
+        });
+        Assert.Equal("bad record 3", error.Message);
+        Assert.Equal([1, 4], seen);
+    }
+
+    [Fact]
     public async Task Tasks_must_run_in_worker_processes_not_in_the_caller()
     {
         var pids = await Pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(100, 8), chunkSize: 1).WaitAsync(Bound);

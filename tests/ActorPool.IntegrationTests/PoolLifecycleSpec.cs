@@ -105,6 +105,24 @@ public class PoolLifecycleSpec
     }
 
     [Fact]
+    public async Task Dispose_must_not_wait_forever_for_an_abandoned_imap()
+    {
+        var pool = new Pool(1);
+        using var _ = new Terminating(pool);
+        var abandoned = pool.ImapAsync(TestFunctions.Square, Enumerable.Range(0, 100_000)).GetAsyncEnumerator();
+        Assert.True(await abandoned.MoveNextAsync().AsTask().WaitAsync(Bound));
+
+        await pool.DisposeAsync().AsTask().WaitAsync(Bound); // neither read to the end nor disposed: not waited for
+        var error = await Assert.ThrowsAsync<ObjectDisposedException>(async () =>
+        {
+            while (await abandoned.MoveNextAsync())
+            {
+            }
+        });
+        Assert.Contains("closed", error.Message);
+    }
+
+    [Fact]
     public async Task Close_join_and_terminate_must_follow_pythons_rules()
     {
         var pool = new Pool(1);

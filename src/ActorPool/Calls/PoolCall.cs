@@ -10,6 +10,14 @@ namespace ActorPool.Calls;
 /// <summary>A chunk of inputs, serialized in the caller (so a bad argument fails here, naming it).</summary>
 internal sealed record PreparedChunk(int Index, long FirstIndex, int Count, byte[] Items);
 
+/// <summary>Call ids, unique per process across every result type.</summary>
+internal static class CallIds
+{
+    private static long _last;
+
+    public static long Next() => Interlocked.Increment(ref _last);
+}
+
 /// <summary>
 /// The caller's side of one call: feeds chunks to the coordinator with at most a fixed number outstanding
 /// (submitted and not yet consumed), receives outcomes through <see cref="ICallSink"/> and yields results in
@@ -17,13 +25,11 @@ internal sealed record PreparedChunk(int Index, long FirstIndex, int Count, byte
 /// </summary>
 internal sealed class PoolCall<TResult> : ICallSink
 {
-    private static long _nextCallId;
-
     private readonly IActorRef _coordinator;
     private readonly SemaphoreSlim _slots;
     private readonly Channel<Outcome> _outcomes = Channel.CreateUnbounded<Outcome>(new UnboundedChannelOptions { SingleReader = true });
 
-    public long Id { get; } = Interlocked.Increment(ref _nextCallId);
+    public long Id { get; } = CallIds.Next();
 
     private PoolCall(IActorRef coordinator, int maxOutstanding)
     {
@@ -31,16 +37,23 @@ internal sealed class PoolCall<TResult> : ICallSink
         _slots = new SemaphoreSlim(maxOutstanding, maxOutstanding);
     }
 
-    /// <summary>One chunk's outcome, the end of input, or a failure of the whole call.</summary>
-    private readonly record struct Outcome(int Index, byte[]? Results, int Completed, Exception? Error, bool Final, int TotalChunks);
+    /// <summary>
+    /// One chunk's outcome, or (<see cref="Final"/>) the end of the input — with <see cref="Error"/> when reading or
+    /// serializing the input failed, raised after the results before it — or (<see cref="Fatal"/>) a failure of the
+    /// whole call, raised at once.
+    /// </summary>
+    private readonly record struct Outcome(int Index, byte[]? Results, int Completed, Exception? Error, bool Final, int TotalChunks, bool Fatal = false);
 
     /// <summary>Runs a call: results in input order (<paramref name="ordered"/>) or as they complete.</summary>
     public static async IAsyncEnumerable<TResult> Run(
         IActorRef coordinator, byte[] function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
+        CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var call = new PoolCall<TResult>(coordinator, maxOutstanding);
         using var feedCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // A pool whose ActorSystem is gone answers nothing: fail the call instead of waiting.
+        using var stopped = poolStopped.Register(static c => ((ICallSink)c!).CallFailed(
+            new ObjectDisposedException(nameof(Pool), "The pool was terminated while this call was running.")), call);
         coordinator.Tell(new StartCall(call.Id, function, call));
         var feeder = Task.Run(() => call.FeedAsync(chunks, feedCts.Token), CancellationToken.None);
         try
@@ -48,6 +61,7 @@ internal sealed class PoolCall<TResult> : ICallSink
             var pending = ordered ? new Dictionary<int, Outcome>() : null;
             var next = 0;
             var total = -1;
+            Exception? inputError = null;
             while (total < 0 || next < total)
             {
                 Outcome o;
@@ -58,10 +72,11 @@ internal sealed class PoolCall<TResult> : ICallSink
                 else
                 {
                     o = await call._outcomes.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    if (o.Fatal)
+                        throw o.Error!;
                     if (o.Final)
                     {
-                        if (o.Error is not null)
-                            throw o.Error;
+                        inputError = o.Error;
                         total = o.TotalChunks;
                         continue;
                     }
@@ -85,6 +100,8 @@ internal sealed class PoolCall<TResult> : ICallSink
                 next++;
                 call._slots.Release();
             }
+            if (inputError is not null)
+                throw inputError;
         }
         finally
         {
@@ -92,9 +109,11 @@ internal sealed class PoolCall<TResult> : ICallSink
             coordinator.Tell(new EndCall(call.Id));
             try
             {
-                await feeder.ConfigureAwait(false);
+                // The feeder may be inside the caller's own enumerator, which no token can interrupt: do not
+                // wait on it for long (its late chunks are dropped, the call having ended).
+                await feeder.WaitAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            catch (Exception e) when (e is OperationCanceledException or TimeoutException)
             {
             }
         }
@@ -130,5 +149,5 @@ internal sealed class PoolCall<TResult> : ICallSink
         _outcomes.Writer.TryWrite(new Outcome(index, partialResults, completed, error, false, 0));
 
     void ICallSink.CallFailed(Exception error) =>
-        _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, error, Final: true, 0));
+        _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, error, Final: true, 0, Fatal: true));
 }

@@ -18,6 +18,12 @@ internal sealed record PoolSettings
     public required TimeSpan WorkerShutdownTimeout { get; init; }
     public required bool ForwardWorkerOutput { get; init; }
 
+    /// <summary>akka.remote.dot-netty.tcp.maximum-frame-size: the largest message remoting carries.</summary>
+    public required int MaxFrameSize { get; init; }
+
+    /// <summary>The largest serialized chunk of arguments or results: the frame size less room for the envelope.</summary>
+    public int MaxPayloadBytes => MaxFrameSize - 64 * 1024;
+
     /// <summary>The embedded reference.conf.</summary>
     public static Config Reference { get; } = LoadReference();
 
@@ -88,8 +94,12 @@ internal sealed record PoolSettings
         var shutdown = Read(() => c.GetTimeSpan("worker.shutdown-timeout"), "actorpool.worker.shutdown-timeout");
         Require(shutdown >= TimeSpan.Zero && shutdown <= TimeSpan.FromMinutes(10), "actorpool.worker.shutdown-timeout", shutdown, "must be between 0s and 10m");
 
+        var frame = Read(() => config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 128000, "akka.remote.dot-netty.tcp.maximum-frame-size");
+        Require(frame is >= 256 * 1024 and <= int.MaxValue, "akka.remote.dot-netty.tcp.maximum-frame-size", frame, "must be between 256 KiB and 2 GiB");
+
         return new PoolSettings
         {
+            MaxFrameSize = (int)frame,
             Processes = processes,
             StartMethod = startMethod,
             MaxTaskRetries = retries,

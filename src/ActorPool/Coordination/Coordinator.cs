@@ -41,6 +41,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     private int _consecutiveStartFailures;
     private string? _brokenReason;
     private bool _stopping;
+    private long _lastProgress = Stopwatch.GetTimestamp();
     private readonly List<IActorRef> _readyWaiters = new();
     private readonly List<IActorRef> _idleWaiters = new();
     private readonly List<IActorRef> _stopWaiters = new();
@@ -73,7 +74,13 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         });
 
         Receive<WaitForWorkers>(_ => { _readyWaiters.Add(Sender); ReplyWaiters(); });
-        Receive<WaitForIdle>(_ => { _idleWaiters.Add(Sender); ReplyWaiters(); });
+        Receive<WaitForIdle>(_ =>
+        {
+            _idleWaiters.Add(Sender);
+            Timers.StartPeriodicTimer("idle-check", IdleCheck.Instance, TimeSpan.FromMilliseconds(250));
+            ReplyWaiters();
+        });
+        Receive<IdleCheck>(_ => ReplyWaiters());
         Receive<StopWorkers>(_ => OnStopWorkers());
         Receive<TerminateWorkers>(_ => OnTerminate());
     }
@@ -89,9 +96,19 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        // The ActorSystem is going away: no worker may outlive it.
+        // The ActorSystem is going away: no worker may outlive it, and no call may wait on it.
         foreach (var w in _workers.Values)
             _launcher.Kill(w.Id);
+        FailAllCalls(new ObjectDisposedException(nameof(Pool), "The pool was terminated while this call was running."));
+    }
+
+    private void FailAllCalls(Exception error)
+    {
+        foreach (var call in _calls.Values)
+            call.Sink.CallFailed(error);
+        _calls.Clear();
+        _chunks.Clear();
+        _pending.Clear();
     }
 
     private PoolStatus Status() =>
@@ -106,13 +123,19 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             m.Sink.CallFailed(new PoolBrokenException(_brokenReason));
             return;
         }
+        if (_stopping)
+        {
+            m.Sink.CallFailed(new ObjectDisposedException(nameof(Pool), "The pool was closed before this call started."));
+            return;
+        }
         _calls[m.CallId] = new CallEntry(m.CallId, m.Function, m.Sink);
     }
 
     private void OnSubmitChunk(SubmitChunk m)
     {
-        if (!_calls.TryGetValue(m.Chunk.CallId, out var call))
+        if (!_calls.TryGetValue(m.Chunk.CallId, out var call) || _chunks.ContainsKey(m.Chunk))
             return; // ended or failed already
+        _lastProgress = Stopwatch.GetTimestamp();
         _chunks[m.Chunk] = new ChunkEntry(m.Chunk, m.Items, m.FirstIndex, m.Count, call);
         _pending.AddLast(m.Chunk);
         Dispatch();
@@ -187,6 +210,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             OnWarmedUp(warming);
             return;
         }
+        _lastProgress = Stopwatch.GetTimestamp();
         if (!_byRef.TryGetValue(Sender, out var worker) || !worker.Running.Remove(m.Chunk))
         {
             _log.Debug("Dropped a result for {0} from {1}: not outstanding there.", m.Chunk, Sender.Path);
@@ -284,6 +308,12 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     private void OnWarmedUp(WorkerEntry w)
     {
         w.Ref!.Tell(new ForgetCall(WarmUpChunk.CallId));
+        if (w.Retiring || _stopping)
+        {
+            w.Ready = true;
+            RetireIfDone(w);
+            return;
+        }
         w.Ready = true;
         Timers.Cancel(("startup", w.Id));
         _consecutiveStartFailures = 0;
@@ -312,6 +342,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     {
         if (!_workers.Remove(workerId, out var w))
             return;
+        // Seen as gone (by death watch, say) but perhaps still running: it must not live on unaccounted.
+        _launcher.Kill(workerId);
         Timers.Cancel(("startup", w.Id));
         if (w.Ref is not null)
         {
@@ -390,12 +422,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             return;
         _brokenReason = reason;
         _log.Error("Pool broken: {0}", reason);
-        var error = new PoolBrokenException(reason);
-        foreach (var call in _calls.Values)
-            call.Sink.CallFailed(error);
-        _calls.Clear();
-        _chunks.Clear();
-        _pending.Clear();
+        FailAllCalls(new PoolBrokenException(reason));
         foreach (var w in _workers.Values)
             _launcher.Kill(w.Id);
         ReplyWaiters();
@@ -404,6 +431,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     private void OnStopWorkers()
     {
         _stopping = true;
+        // Calls still open here were abandoned by their callers (an imap neither read to the end nor disposed).
+        FailAllCalls(new ObjectDisposedException(nameof(Pool), "The pool was closed while this call's results were still unread."));
         _stopWaiters.Add(Sender);
         foreach (var w in _workers.Values.ToList())
         {
@@ -421,12 +450,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         _stopping = true;
         if (!Sender.IsNobody() && !Sender.Equals(Self))
             _stopWaiters.Add(Sender);
-        var error = new ObjectDisposedException(nameof(Pool), "The pool was terminated.");
-        foreach (var call in _calls.Values)
-            call.Sink.CallFailed(error);
-        _calls.Clear();
-        _chunks.Clear();
-        _pending.Clear();
+        FailAllCalls(new ObjectDisposedException(nameof(Pool), "The pool was terminated while this call was running."));
         foreach (var w in _workers.Values)
             _launcher.Kill(w.Id);
         ReplyWaiters();
@@ -440,16 +464,30 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             foreach (var w in _readyWaiters) w.Tell(status);
             _readyWaiters.Clear();
         }
-        if (_idleWaiters.Count > 0 && (_calls.Count == 0 || _brokenReason is not null))
+        if (_idleWaiters.Count > 0 && (_calls.Count == 0 || _brokenReason is not null || Stalled()))
         {
             foreach (var w in _idleWaiters) w.Tell(status);
             _idleWaiters.Clear();
+            Timers.Cancel("idle-check");
         }
         if (_stopWaiters.Count > 0 && _workers.Count == 0)
         {
             foreach (var w in _stopWaiters) w.Tell(status);
             _stopWaiters.Clear();
         }
+    }
+
+    /// <summary>
+    /// Open calls with nothing queued or running and no progress for a shutdown timeout: their callers stopped
+    /// reading (an imap neither read to the end nor disposed). Drain does not wait for them.
+    /// </summary>
+    private bool Stalled() =>
+        _chunks.Count == 0 && Stopwatch.GetElapsedTime(_lastProgress) > _settings.WorkerShutdownTimeout;
+
+    private sealed class IdleCheck
+    {
+        public static IdleCheck Instance { get; } = new();
+        private IdleCheck() { }
     }
 
     // ------------------------------------------------------------------ state

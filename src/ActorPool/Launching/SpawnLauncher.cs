@@ -21,12 +21,14 @@ internal sealed class SpawnLauncher : IWorkerLauncher
     private readonly string _coordinatorPath;
     private readonly string _secret;
     private readonly bool _forwardOutput;
+    private readonly int _maxFrameSize;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Process> _processes = new();
     private volatile bool _disposed;
 
-    public SpawnLauncher(string coordinatorPath, string secret, bool forwardOutput, ILogger logger)
+    public SpawnLauncher(string coordinatorPath, string secret, bool forwardOutput, int maxFrameSize, ILogger logger)
     {
+        _maxFrameSize = maxFrameSize;
         _coordinatorPath = coordinatorPath;
         _secret = secret;
         _forwardOutput = forwardOutput;
@@ -81,7 +83,7 @@ internal sealed class SpawnLauncher : IWorkerLauncher
         _processes[workerId] = process;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId);
+        var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId, _maxFrameSize);
         try
         {
             process.StandardInput.WriteLine(JsonSerializer.Serialize(handshake, WorkerHandshake.JsonOptions));
@@ -104,8 +106,9 @@ internal sealed class SpawnLauncher : IWorkerLauncher
         {
             process.Kill(entireProcessTree: true);
         }
-        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
+        catch (Exception e)
         {
+            // Already exited, or a descendant could not be killed: the exit (if any) is reported through Exited.
             _logger.LogDebug("Kill of worker {Worker}: {Reason}", workerId, e.Message);
         }
     }

@@ -40,7 +40,7 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
             Timers.Cancel("register");
             _coordinator = Sender;
             Context.Watch(_coordinator);
-            _runner = new TaskRunner(_handshake.WorkerId, Self, _coordinator, m.Initializer, OnRunnerRetired);
+            _runner = new TaskRunner(_handshake.WorkerId, Self, _coordinator, m.Initializer, _handshake.MaxFrameSize - 64 * 1024, OnRunnerRetired);
         });
         Receive<WorkerRejected>(m =>
         {
@@ -95,9 +95,11 @@ internal sealed class TaskRunner
     private readonly Dictionary<long, TaskFunction> _functions = new();
     private readonly Action _retired;
     private readonly Thread _thread;
+    private readonly int _maxPayload;
 
-    public TaskRunner(string workerId, IActorRef self, IActorRef coordinator, byte[] initializer, Action retired)
+    public TaskRunner(string workerId, IActorRef self, IActorRef coordinator, byte[] initializer, int maxPayload, Action retired)
     {
+        _maxPayload = maxPayload;
         _workerId = workerId;
         _self = self;
         _coordinator = coordinator;
@@ -173,7 +175,15 @@ internal sealed class TaskRunner
             return Failed(m, new NotSendableException($"Worker {_workerId} could not rebuild the task's function or arguments: {e.GetBaseException().Message}", e), started);
         }
 
-        var outcome = function.Run(items!);
+        ChunkOutcome outcome;
+        try
+        {
+            outcome = function.Run(items!);
+        }
+        catch (Exception e)
+        {
+            return Failed(m, new InvalidOperationException($"Worker {_workerId} could not run {m.Chunk}: {e.Message}", e), started);
+        }
         byte[] results;
         try
         {
@@ -183,6 +193,10 @@ internal sealed class TaskRunner
         {
             return Failed(m, new NotSendableException($"A result of {m.Chunk} cannot be serialized to send back: {e.GetBaseException().Message}", e), started);
         }
+        if (results.Length > _maxPayload)
+            return Failed(m, new NotSendableException(
+                $"The results of {m.Chunk} serialize to {results.Length:N0} bytes, more than a message may carry ({_maxPayload:N0}; " +
+                "akka.remote.dot-netty.tcp.maximum-frame-size). Use a smaller chunkSize, or raise the frame size in PoolOptions.Config."), started);
         return new ChunkDone(m.Chunk, m.Attempt, results, outcome.Completed,
             outcome.Error is null ? null : TaskError.From(outcome.Error), Stopwatch.GetTimestamp() - started);
     }

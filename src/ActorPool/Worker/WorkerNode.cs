@@ -22,7 +22,9 @@ internal static class WorkerNode
 
     public static int Run(WorkerHandshake handshake)
     {
-        var config = WorkerConfig.WithFallback(PoolSettings.Reference);
+        var frame = handshake.MaxFrameSize > 0 ? handshake.MaxFrameSize : 128000;
+        var config = ConfigurationFactory.ParseString($"akka.remote.dot-netty.tcp.maximum-frame-size = {frame}b")
+            .WithFallback(WorkerConfig).WithFallback(PoolSettings.Reference);
         var system = ActorSystem.Create("actorpool-worker", config);
         var exit = new ExitCode();
         system.ActorOf(Props.Create(() => new WorkerActor(handshake, exit)), "worker");

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace ActorPool.Worker;
 
 /// <summary>What a spawned worker reads from its standard input before anything else (one JSON line).</summary>
-internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid)
+internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid, int MaxFrameSize)
 {
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
