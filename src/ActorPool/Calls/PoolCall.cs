@@ -46,7 +46,7 @@ internal sealed class PoolCall<TResult> : ICallSink
 
     /// <summary>Runs a call: results in input order (<paramref name="ordered"/>) or as they complete.</summary>
     public static async IAsyncEnumerable<TResult> Run(
-        IActorRef coordinator, byte[] function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
+        IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
         CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var call = new PoolCall<TResult>(coordinator, maxOutstanding);
@@ -55,7 +55,11 @@ internal sealed class PoolCall<TResult> : ICallSink
         using var stopped = poolStopped.Register(static c => ((ICallSink)c!).CallFailed(
             new ObjectDisposedException(nameof(Pool), "The pool was terminated while this call was running.")), call);
         coordinator.Tell(new StartCall(call.Id, function, call));
-        var feeder = Task.Run(() => call.FeedAsync(chunks, feedCts.Token), CancellationToken.None);
+        // Chunks already in memory (map, apply) go out from this thread while slots last; a feeder task takes the
+        // rest, and any lazy input (imap), so the caller's own enumerator never runs on the consumer's thread.
+        var feeder = chunks is IReadOnlyList<PreparedChunk> list && list.Count <= maxOutstanding
+            ? call.SubmitAll(list)
+            : Task.Run(() => call.FeedAsync(chunks, feedCts.Token), CancellationToken.None);
         try
         {
             var pending = ordered ? new Dictionary<int, Outcome>() : null;
@@ -117,6 +121,17 @@ internal sealed class PoolCall<TResult> : ICallSink
             {
             }
         }
+    }
+
+    private Task SubmitAll(IReadOnlyList<PreparedChunk> chunks)
+    {
+        foreach (var chunk in chunks)
+        {
+            _slots.Wait(0);
+            _coordinator.Tell(new SubmitChunk(new ChunkId(Id, chunk.Index), chunk.Items, chunk.FirstIndex, chunk.Count));
+        }
+        _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, null, Final: true, TotalChunks: chunks.Count));
+        return Task.CompletedTask;
     }
 
     private async Task FeedAsync(IEnumerable<PreparedChunk> chunks, CancellationToken ct)

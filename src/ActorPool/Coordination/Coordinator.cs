@@ -199,8 +199,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         chunk.DispatchedToIdle = worker.Running.Count == 0;
         worker.Running.Add(chunk.Id);
         worker.TasksAssigned++;
-        var function = chunk.Call.KnownBy.Add(worker.Id) ? chunk.Call.Function : [];
-        worker.Ref!.Tell(new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Items));
+        var function = chunk.Call.KnownBy.Add(worker.Id) ? chunk.Call.Function.Bytes : [];
+        worker.Ref!.Tell(new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Call.Function.SharedKey, chunk.Items));
     }
 
     private void OnChunkDone(ChunkDone m)
@@ -302,7 +302,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         if (!_workers.TryGetValue(m.WorkerId, out var w) || w.Ref is null || w.Ready || w.WarmingUp)
             return;
         w.WarmingUp = true;
-        w.Ref.Tell(new RunChunk(WarmUpChunk, 1, WarmUpFunction, WarmUpItems));
+        w.Ref.Tell(new RunChunk(WarmUpChunk, 1, WarmUpFunction, 0, WarmUpItems));
     }
 
     private void OnWarmedUp(WorkerEntry w)
@@ -512,10 +512,10 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         public string Describe() => Pid is { } pid ? $"{Id} (pid {pid})" : Id;
     }
 
-    private sealed class CallEntry(long id, byte[] function, ICallSink sink)
+    private sealed class CallEntry(long id, Execution.SerializedFunction function, ICallSink sink)
     {
         public long Id { get; } = id;
-        public byte[] Function { get; } = function;
+        public Execution.SerializedFunction Function { get; } = function;
         public ICallSink Sink { get; } = sink;
         public HashSet<string> KnownBy { get; } = new();
 

@@ -24,7 +24,7 @@ internal interface ICallSink
 // ---------------------------------------------------------------- caller -> coordinator (local only)
 
 /// <summary>A new call; its chunks follow as <see cref="SubmitChunk"/>.</summary>
-internal sealed record StartCall(long CallId, byte[] Function, ICallSink Sink);
+internal sealed record StartCall(long CallId, Execution.SerializedFunction Function, ICallSink Sink);
 
 /// <summary>One chunk of a call: a serialized <c>T[]</c> of <paramref name="Count"/> inputs, the first at <paramref name="FirstIndex"/>.</summary>
 internal sealed record SubmitChunk(ChunkId Chunk, byte[] Items, long FirstIndex, int Count);

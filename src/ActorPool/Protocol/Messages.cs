@@ -47,9 +47,10 @@ internal sealed record WorkerRejected(string Reason) : IPoolMessage;
 /// <summary>
 /// Run one chunk. <see cref="Function"/> is the serialized <see cref="Execution.TaskFunction"/> of the call, sent with
 /// the first chunk of a call a worker sees and empty afterwards (the worker caches it until <see cref="ForgetCall"/>).
+/// A non-zero <see cref="FunctionKey"/> marks a function without state that the worker may keep across calls.
 /// <see cref="Items"/> is a serialized <c>T[]</c>. Reply: <see cref="ChunkDone"/>.
 /// </summary>
-internal sealed record RunChunk(ChunkId Chunk, int Attempt, byte[] Function, byte[] Items) : IPoolMessage;
+internal sealed record RunChunk(ChunkId Chunk, int Attempt, byte[] Function, long FunctionKey, byte[] Items) : IPoolMessage;
 
 /// <summary>A call has ended; the worker drops its cached function.</summary>
 internal sealed record ForgetCall(long CallId) : IPoolMessage;

@@ -93,6 +93,8 @@ internal sealed class TaskRunner
     private readonly IActorRef _coordinator;
     private readonly BlockingCollection<object> _inbox = new();
     private readonly Dictionary<long, TaskFunction> _functions = new();
+    private readonly Dictionary<long, TaskFunction> _shared = new();
+    private const int MaxShared = 256;
     private readonly Action _retired;
     private readonly Thread _thread;
     private readonly int _maxPayload;
@@ -164,8 +166,21 @@ internal sealed class TaskRunner
         object? items;
         try
         {
-            if (m.Function.Length > 0)
-                _functions[m.Chunk.CallId] = (TaskFunction)Payload.Deserialize(m.Function)!;
+            if (m.FunctionKey != 0 && _shared.TryGetValue(m.FunctionKey, out var shared))
+            {
+                _functions[m.Chunk.CallId] = shared;
+            }
+            else if (m.Function.Length > 0)
+            {
+                var fn = (TaskFunction)Payload.Deserialize(m.Function)!;
+                _functions[m.Chunk.CallId] = fn;
+                if (m.FunctionKey != 0)
+                {
+                    if (_shared.Count >= MaxShared)
+                        _shared.Clear();
+                    _shared[m.FunctionKey] = fn;
+                }
+            }
             if (!_functions.TryGetValue(m.Chunk.CallId, out function))
                 return Failed(m, new InvalidOperationException($"Worker {_workerId} was sent {m.Chunk} without its function."), started);
             items = Payload.Deserialize(m.Items);

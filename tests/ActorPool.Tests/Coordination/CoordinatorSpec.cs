@@ -16,6 +16,7 @@ namespace ActorPool.Tests.Coordination;
 public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
 {
     private const string Secret = "s3cret";
+    private static readonly SerializedFunction Fn = new([9], 0);
     private readonly FakeLauncher _launcher = new();
 
     private IActorRef StartCoordinator(int processes = 2, int retries = 1, int maxTasksPerChild = 0, int maxWindow = 32)
@@ -63,7 +64,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var w1 = Join(coordinator, "w1", 101);
         var w2 = Join(coordinator, "w2", 102);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, [9], sink));
+        coordinator.Tell(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 4);
 
         var first = w1.ExpectMsg<RunChunk>();
@@ -85,13 +86,25 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Coordinator_must_mark_a_stateless_function_as_shareable_across_calls()
+    {
+        var coordinator = StartCoordinator(processes: 1);
+        var w1 = Join(coordinator, "w1", 101);
+        coordinator.Tell(new StartCall(1, new SerializedFunction([7], 42), new RecordingSink()));
+        Submit(coordinator, 1, 1);
+        var run = w1.ExpectMsg<RunChunk>();
+        Assert.Equal(42, run.FunctionKey);
+        Assert.Equal([7], run.Function);
+    }
+
+    [Fact]
     public void Coordinator_must_retry_the_chunks_of_a_worker_whose_process_exited()
     {
         var coordinator = StartCoordinator();
         var w1 = Join(coordinator, "w1", 101);
         var w2 = Join(coordinator, "w2", 102);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, [9], sink));
+        coordinator.Tell(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 2);
         var lost = w1.ExpectMsg<RunChunk>();
         var other = w2.ExpectMsg<RunChunk>();
@@ -114,7 +127,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(retries: 0);
         var w1 = Join(coordinator, "w1", 4242);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, [9], sink));
+        coordinator.Tell(new StartCall(1, Fn, sink));
         coordinator.Tell(new SubmitChunk(new ChunkId(1, 0), [0], 5, 1));
         w1.ExpectMsg<RunChunk>();
 
@@ -134,7 +147,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(processes: 1);
         var w1 = Join(coordinator, "w1", 101);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, [9], sink));
+        coordinator.Tell(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 1);
         var run = w1.ExpectMsg<RunChunk>();
 
@@ -152,7 +165,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(processes: 1);
         var w1 = Join(coordinator, "w1", 101);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, [9], sink));
+        coordinator.Tell(new StartCall(1, Fn, sink));
         coordinator.Tell(new SubmitChunk(new ChunkId(1, 0), [0], 10, 4));
         var run = w1.ExpectMsg<RunChunk>();
 
@@ -171,7 +184,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(processes: 1, maxTasksPerChild: 2);
         var w1 = Join(coordinator, "w1", 101);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, [9], sink));
+        coordinator.Tell(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 3);
 
         Done(coordinator, w1, w1.ExpectMsg<RunChunk>());
@@ -202,7 +215,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(processes: 1);
         var w1 = Join(coordinator, "w1", 101);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, [9], sink));
+        coordinator.Tell(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 3);
         var running = w1.ExpectMsg<RunChunk>();
 
@@ -218,7 +231,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     {
         var coordinator = StartCoordinator(processes: 1);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, [9], sink));
+        coordinator.Tell(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 1);
         for (var i = 1; i <= 3; i++)
         {
@@ -237,7 +250,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(processes: 1);
         var w1 = Join(coordinator, "w1", 101);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, [9], sink));
+        coordinator.Tell(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 40);
         var run = w1.ExpectMsg<RunChunk>();
         Thread.Sleep(20); // a 20 ms round trip for a task that ran 1 tick
