@@ -132,14 +132,6 @@ internal sealed class TaskRunner
                 return;
             }
         }
-        try
-        {
-            Payload.WarmUp();
-        }
-        catch (Exception)
-        {
-            // Only a speed-up; a real task reports any real problem.
-        }
         _coordinator.Tell(new WorkerReady(_workerId), _self);
 
         foreach (var message in _inbox.GetConsumingEnumerable())
