@@ -6,8 +6,8 @@ namespace ActorPool.Worker;
 
 /// <summary>
 /// The ActorSystem of a spawned worker process: one <see cref="WorkerActor"/>, which registers with the
-/// coordinator. The process exits when the pool retires it, when the coordinator goes away, or when its standard
-/// input ends (the pool's process exited, even by kill -9).
+/// coordinator. The process exits when the pool retires it, when the coordinator goes away, when its standard
+/// input ends (the pool's process exited, even by kill -9), or when its parent process is no longer its parent.
 /// </summary>
 internal static class WorkerNode
 {
@@ -46,9 +46,30 @@ internal static class WorkerNode
         { IsBackground = true, Name = "actorpool-parent-watch" };
         stdin.Start();
 
+        // Second guard: the parent's pipe could outlive it if a grandchild inherited its write end.
+        if ((OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) && handshake.ParentPid > 0)
+        {
+            new Thread(() =>
+            {
+                while (!system.WhenTerminated.Wait(TimeSpan.FromSeconds(1)))
+                {
+                    if (getppid() != handshake.ParentPid)
+                    {
+                        exit.Set(WorkerProgram.ExitOk);
+                        system.Terminate();
+                        return;
+                    }
+                }
+            })
+            { IsBackground = true, Name = "actorpool-parent-pid-watch" }.Start();
+        }
+
         system.WhenTerminated.Wait();
         return exit.Value;
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = false)]
+    private static extern int getppid();
 
     /// <summary>The first reason to exit wins.</summary>
     internal sealed class ExitCode
