@@ -245,8 +245,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         Timers.StartSingleTimer(("startup", id), new WorkerStartupTimedOut(id), _settings.WorkerStartupTimeout);
         var self = Self;
         var launcher = _launcher;
-        var coordinator = Self;
-        Task.Run(() => launcher.Launch(id, coordinator)).PipeTo(self,
+        Task.Run(() => launcher.Launch(id, self)).PipeTo(self,
             success: pid => new WorkerLaunched(id, pid),
             failure: e => new WorkerLaunchFailed(id, e.GetBaseException().Message));
     }

@@ -96,7 +96,6 @@ internal sealed class TaskRunner
     private readonly Dictionary<long, TaskFunction> _shared = new();
     private const int MaxShared = 256;
     private readonly Action _retired;
-    private readonly Thread _thread;
     private readonly int _maxPayload;
 
     public TaskRunner(string workerId, IActorRef self, IActorRef coordinator, byte[] initializer, int maxPayload, Action retired)
@@ -106,8 +105,7 @@ internal sealed class TaskRunner
         _self = self;
         _coordinator = coordinator;
         _retired = retired;
-        _thread = new Thread(() => Loop(initializer)) { IsBackground = true, Name = "actorpool-task-runner" };
-        _thread.Start();
+        new Thread(() => Loop(initializer)) { IsBackground = true, Name = "actorpool-task-runner" }.Start();
     }
 
     public void Enqueue(object message)
