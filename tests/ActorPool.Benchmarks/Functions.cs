@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
+namespace ActorPool.Benchmarks;
+
+/// <summary>The task functions, the same as bench_mp.py's.</summary>
+public static class Functions
+{
+    public static long Square(int x) => (long)x * x;
+
+    public static int Answer() => 42;
+
+    public static int Length(byte[] bytes) => bytes.Length;
+
+    public static int ProcessId(int _) => Environment.ProcessId;
+
+    /// <summary>Primes below <paramref name="n"/> by trial division (the same algorithm as the Python side).</summary>
+    /// <remarks>Always fully optimized, so the sequential run here and the runs in workers execute the same code.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static int CountPrimes(int n)
+    {
+        var count = 0;
+        for (var k = 2; k < n; k++)
+        {
+            var prime = true;
+            for (var d = 2; d * d <= k; d++)
+            {
+                if (k % d == 0)
+                {
+                    prime = false;
+                    break;
+                }
+            }
+            if (prime)
+                count++;
+        }
+        return count;
+    }
+
+    public static readonly (string Name, int Seconds)[] Seed =
+        [("a", 2), ("b", 4), ("c", 6), ("d", 8), ("e", 1), ("f", 3), ("g", 5), ("h", 7)];
+
+    public static string SeedWork((string Name, int Seconds) item)
+    {
+        Console.WriteLine($" Process {item.Name}\tWaiting {item.Seconds} seconds");
+        Thread.Sleep(TimeSpan.FromSeconds(item.Seconds * 0.1));
+        Console.WriteLine($" Process {item.Name}\tDONE");
+        return item.Name;
+    }
+
+    /// <summary>Task 3 ends its own worker process, as Python's os._exit(1).</summary>
+    public static int Die(int x)
+    {
+        if (x == 3)
+            Process.GetCurrentProcess().Kill();
+        return x;
+    }
+}

@@ -1,0 +1,114 @@
+using System.CommandLine;
+using System.Globalization;
+using ActorPool.Benchmarks;
+
+// ActorPool against Python's multiprocessing (spawn context), workload by workload, in one run on one machine.
+// The ActorPool side runs in this process; the Python side is bench_mp.py, one interpreter per repetition.
+
+var quick = new Option<bool>("--quick") { Description = "3 runs per side instead of 5 (a run of under 3 minutes)." };
+var runs = new Option<int?>("--runs") { Description = "Runs per side and workload (default 5, or 3 with --quick)." };
+runs.Validators.Add(r =>
+{
+    if (r.GetValueOrDefault<int?>() is < 1 or > 100)
+        r.AddError("--runs must be between 1 and 100.");
+});
+var filter = new Option<string[]>("--filter", "-f")
+{
+    Description = "Workloads to run: names or name prefixes, comma-separated or repeated (e.g. --filter tiny,startup).",
+    AllowMultipleArgumentsPerToken = true,
+};
+var output = new Option<string>("--out", "-o")
+{
+    Description = "Folder for results.json and results.md.",
+    DefaultValueFactory = _ => Path.Combine("artifacts", "bench"),
+};
+var python = new Option<string>("--python")
+{
+    Description = "The Python interpreter for the other side.",
+    DefaultValueFactory = _ => "python3",
+};
+var workers = new Option<int>("--workers", "-w")
+{
+    Description = "Worker processes per pool.",
+    DefaultValueFactory = _ => 2,
+};
+workers.Validators.Add(r =>
+{
+    if (r.GetValueOrDefault<int>() is < 1 or > 64)
+        r.AddError("--workers must be between 1 and 64.");
+});
+
+var root = new RootCommand("ActorPool against Python multiprocessing, side by side: throughput, latency, speedup, start-up, payload, crash handling.")
+{
+    quick, runs, filter, output, python, workers,
+};
+
+root.SetAction(async (parse, ct) =>
+{
+    var all = Workloads.All(parse.GetValue(workers));
+    var terms = (parse.GetValue(filter) ?? []).SelectMany(f => f.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
+    var unknown = terms.Where(t => !all.Any(w => w.Name.StartsWith(t, StringComparison.OrdinalIgnoreCase))).ToArray();
+    if (unknown.Length > 0)
+    {
+        Console.Error.WriteLine($"Unknown workload '{string.Join("', '", unknown)}'. Workloads: {string.Join(", ", all.Select(w => w.Name))}.");
+        return 2;
+    }
+    var selected = terms.Length == 0 ? all : all.Where(w => terms.Any(t => w.Name.StartsWith(t, StringComparison.OrdinalIgnoreCase))).ToArray();
+    var repetitions = parse.GetValue(runs) ?? (parse.GetValue(quick) ? 3 : 5);
+
+    var py = new PythonSide(parse.GetValue(python)!, Path.Combine(AppContext.BaseDirectory, "bench_mp.py"));
+    var hasPython = py.Probe();
+    if (!hasPython)
+        Console.Error.WriteLine($"Python is not available ({py.Version}); the Python column stays empty.");
+
+    var rows = new List<Row>();
+    await using (var ctx = new BenchContext(parse.GetValue(workers)))
+    {
+        foreach (var w in selected)
+        {
+            var n = Math.Min(repetitions, w.Repetitions ?? repetitions);
+            Console.WriteLine($"{w.Name}: {w.Description}");
+            var ours = new List<Sample>();
+            var theirs = new List<Sample>();
+            for (var i = 0; i < n; i++)
+            {
+                // Alternate which side goes first, so drift in the machine's load falls on both.
+                if (i % 2 == 0)
+                {
+                    ours.Add(await w.ActorPool(ctx, ct));
+                    if (hasPython) theirs.Add(py.Measure(w.PythonArgs, ct));
+                }
+                else
+                {
+                    if (hasPython) theirs.Add(py.Measure(w.PythonArgs, ct));
+                    ours.Add(await w.ActorPool(ctx, ct));
+                }
+                Console.WriteLine($"  run {i + 1}/{n}: ActorPool {Show(ours[^1])}   Python {(hasPython ? Show(theirs[^1]) : "n/a")}");
+            }
+            rows.AddRange(w.Metrics.Select(m => Row.From(w, m, ours, theirs)));
+        }
+    }
+
+    var machine = Report.Machine(hasPython ? py.Version! : "no Python", repetitions);
+    var markdown = Report.Markdown(rows, machine);
+    var folder = Path.GetFullPath(parse.GetValue(output)!);
+    Report.Write(folder, rows, markdown);
+    Console.WriteLine();
+    Console.WriteLine(markdown);
+    Console.WriteLine($"Written: {Path.Combine(folder, "results.json")} and results.md");
+    return 0;
+});
+
+var result = root.Parse(args);
+if (result.Errors.Count > 0)
+{
+    foreach (var e in result.Errors)
+        Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine("Run with --help for usage.");
+    return 2;
+}
+return await result.InvokeAsync(new InvocationConfiguration());
+
+static string Show(Sample s) =>
+    string.Join(", ", s.Values.Select(kv => $"{kv.Key}={(kv.Value is { } v ? v.ToString("G4", CultureInfo.InvariantCulture) : "–")}")) +
+    (s.Outcome is null ? "" : $" [{s.Outcome}]");

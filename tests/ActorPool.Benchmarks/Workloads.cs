@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace ActorPool.Benchmarks;
+
+/// <summary>One figure a workload reports: a row of the results table.</summary>
+/// <param name="Key">The key of the figure in a sample (and in bench_mp.py's JSON).</param>
+public sealed record Metric(string Row, string Unit, string Better, string Key = "value");
+
+/// <summary>What one repetition of one workload measured on one side.</summary>
+public sealed record Sample(IReadOnlyDictionary<string, double?> Values, string? Outcome = null)
+{
+    public static Sample Of(double value, string? outcome = null) => new(new Dictionary<string, double?> { ["value"] = value }, outcome);
+    public static Sample Unavailable(string why) => new(new Dictionary<string, double?>(), why);
+}
+
+/// <summary>A workload: the ActorPool side in this process, the Python side as bench_mp.py's arguments.</summary>
+public sealed record Workload(
+    string Name,
+    string Description,
+    Metric[] Metrics,
+    Func<BenchContext, CancellationToken, Task<Sample>> ActorPool,
+    string[] PythonArgs,
+    int? Repetitions = null);
+
+/// <summary>State shared by the ActorPool side of the workloads: one warm pool, reused as a long-running program would.</summary>
+public sealed class BenchContext(int workers) : IAsyncDisposable
+{
+    private Pool? _pool;
+
+    public int Workers { get; } = workers;
+
+    /// <summary>The shared pool, every worker having answered.</summary>
+    public async Task<Pool> WarmPoolAsync(CancellationToken ct)
+    {
+        _pool ??= new Pool(new PoolOptions { Processes = Workers, ForwardWorkerOutput = false });
+        await _pool.WaitForWorkersAsync(ct);
+        return _pool;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_pool is not null)
+            await _pool.DisposeAsync();
+    }
+}
+
+public static class Workloads
+{
+    /// <summary>Trial-division bound per side, chosen so one task takes about 150 ms in each language here.</summary>
+    public const int PrimesBoundDotnet = 1_050_000, PrimesBoundPython = 65_000;
+
+    public static Workload[] All(int workers) =>
+    [
+        new("tiny-map", "map x*x over 1,000,000 ints, default chunksize",
+            [new("tiny-map", "tasks/s", "higher")], TinyMap, ["tiny-map"]),
+        new("tiny-imap", "imap x*x over 100,000 ints, chunksize 1",
+            [new("tiny-imap", "tasks/s", "higher")], TinyImap, ["tiny-imap"]),
+        new("apply-latency", "10,000 sequential apply of a function returning 42",
+            [new("apply-latency p50", "µs", "lower", "p50"), new("apply-latency p99", "µs", "lower", "p99")], ApplyLatency, ["apply-latency"]),
+        new("cpu-bound", $"16 prime counts by trial division (≈150 ms each), speedup over sequential in the same language",
+            [new("cpu-bound", "speedup", "higher")], CpuBound, ["cpu-bound", "--size", PrimesBoundPython.ToString(CultureInfo.InvariantCulture)]),
+        new("startup-spawn", $"new pool of {workers} (spawn) to a first result from every worker",
+            [new("startup-spawn", "ms", "lower")], (ctx, ct) => Startup(ctx, "spawn", ct), ["startup", "--method", "spawn"]),
+        new("startup-forkserver", "a second pool of the warm start method (Python: forkserver) to a first result from every worker",
+            [new("startup-forkserver", "ms", "lower")], (ctx, ct) => Startup(ctx, "forkserver", ct), ["startup", "--method", "forkserver"]),
+        new("seed-sleep", "the seed example, 1 unit = 0.1 s",
+            [new("seed-sleep", "s", "lower")], SeedSleep, ["seed-sleep"]),
+        new("payload", "200 distinct 1 MiB byte arrays, workers return their length",
+            [new("payload", "MiB/s", "higher")], Payload, ["payload"]),
+        new("worker-crash", "task 3 of 8 ends its own worker process; seconds to the call's outcome (bound 10 s)",
+            [new("worker-crash", "s", "lower")], WorkerCrash, ["worker-crash", "--timeout", "10"], Repetitions: 1),
+    ];
+
+    private static async Task<Sample> TinyMap(BenchContext ctx, CancellationToken ct)
+    {
+        var pool = await ctx.WarmPoolAsync(ct);
+        const int n = 1_000_000;
+        await pool.MapAsync(Functions.Square, Enumerable.Range(0, 10_000), cancellationToken: ct);
+        var clock = Stopwatch.StartNew();
+        var results = await pool.MapAsync(Functions.Square, Enumerable.Range(0, n), cancellationToken: ct);
+        var elapsed = clock.Elapsed.TotalSeconds;
+        Check(results.Count == n && results[^1] == (long)(n - 1) * (n - 1), "tiny-map results");
+        return Sample.Of(n / elapsed);
+    }
+
+    private static async Task<Sample> TinyImap(BenchContext ctx, CancellationToken ct)
+    {
+        var pool = await ctx.WarmPoolAsync(ct);
+        const int n = 100_000;
+        await foreach (var _ in pool.ImapAsync(Functions.Square, Enumerable.Range(0, 1_000), 1, ct)) { }
+        var clock = Stopwatch.StartNew();
+        long total = 0;
+        await foreach (var r in pool.ImapAsync(Functions.Square, Enumerable.Range(0, n), 1, ct))
+            total += r;
+        var elapsed = clock.Elapsed.TotalSeconds;
+        Check(total == Enumerable.Range(0, n).Sum(x => (long)x * x), "tiny-imap results");
+        return Sample.Of(n / elapsed);
+    }
+
+    private static async Task<Sample> ApplyLatency(BenchContext ctx, CancellationToken ct)
+    {
+        var pool = await ctx.WarmPoolAsync(ct);
+        const int n = 10_000;
+        for (var i = 0; i < 200; i++)
+            pool.Apply(Functions.Answer);
+        var samples = new double[n];
+        for (var i = 0; i < n; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var start = Stopwatch.GetTimestamp();
+            var r = pool.Apply(Functions.Answer);
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            Check(r == 42, "apply result");
+        }
+        Array.Sort(samples);
+        return new Sample(new Dictionary<string, double?> { ["p50"] = samples[n / 2], ["p99"] = samples[(int)(n * 0.99)] });
+    }
+
+    private static async Task<Sample> CpuBound(BenchContext ctx, CancellationToken ct)
+    {
+        var pool = await ctx.WarmPoolAsync(ct);
+        var tasks = Enumerable.Repeat(PrimesBoundDotnet, 16).ToArray();
+        await pool.MapAsync(Functions.CountPrimes, Enumerable.Repeat(1_000, ctx.Workers), chunkSize: 1, cancellationToken: ct);
+        Functions.CountPrimes(1_000);
+        var clock = Stopwatch.StartNew();
+        var sequential = tasks.Select(Functions.CountPrimes).ToArray();
+        var seqSeconds = clock.Elapsed.TotalSeconds;
+        clock.Restart();
+        var parallel = await pool.MapAsync(Functions.CountPrimes, tasks, chunkSize: 1, cancellationToken: ct);
+        var parSeconds = clock.Elapsed.TotalSeconds;
+        Check(sequential.SequenceEqual(parallel), "cpu-bound results");
+        return new Sample(new Dictionary<string, double?> { ["value"] = seqSeconds / parSeconds, ["sequential"] = seqSeconds, ["parallel"] = parSeconds });
+    }
+
+    private static async Task<Sample> Startup(BenchContext ctx, string method, CancellationToken ct)
+    {
+        var options = new PoolOptions { Processes = ctx.Workers, StartMethod = method, ForwardWorkerOutput = false };
+        Pool? first = null;
+        try
+        {
+            if (method != "spawn")
+            {
+                // A warm start method pays its one-time set-up with the program's first pool.
+                first = new Pool(options);
+                await first.WaitForWorkersAsync(ct);
+            }
+            var clock = Stopwatch.StartNew();
+            await using var pool = new Pool(options);
+            var pids = await pool.MapAsync(Functions.ProcessId, Enumerable.Range(0, ctx.Workers), chunkSize: 1, cancellationToken: ct);
+            await pool.WaitForWorkersAsync(ct);
+            var elapsed = clock.Elapsed.TotalMilliseconds;
+            Check(pids.All(p => p != Environment.ProcessId), "startup results");
+            return Sample.Of(elapsed);
+        }
+        catch (ArgumentException e) when (e.Message.Contains(method, StringComparison.Ordinal))
+        {
+            return Sample.Unavailable($"no {method} start method yet");
+        }
+        finally
+        {
+            if (first is not null)
+                await first.DisposeAsync();
+        }
+    }
+
+    private static async Task<Sample> SeedSleep(BenchContext ctx, CancellationToken ct)
+    {
+        var pool = await ctx.WarmPoolAsync(ct);
+        var clock = Stopwatch.StartNew();
+        var names = await pool.MapAsync(Functions.SeedWork, Functions.Seed, cancellationToken: ct);
+        var elapsed = clock.Elapsed.TotalSeconds;
+        Check(names.SequenceEqual(Functions.Seed.Select(s => s.Name)), "seed-sleep results");
+        return Sample.Of(elapsed);
+    }
+
+    private static async Task<Sample> Payload(BenchContext ctx, CancellationToken ct)
+    {
+        var pool = await ctx.WarmPoolAsync(ct);
+        const int count = 200, size = 1 << 20;
+        var arrays = new byte[count][];
+        for (var i = 0; i < count; i++)
+        {
+            arrays[i] = new byte[size];
+            Random.Shared.NextBytes(arrays[i]);
+        }
+        await pool.MapAsync(Functions.Length, arrays.Take(4), cancellationToken: ct);
+        var clock = Stopwatch.StartNew();
+        var lengths = await pool.MapAsync(Functions.Length, arrays, cancellationToken: ct);
+        var elapsed = clock.Elapsed.TotalSeconds;
+        Check(lengths.Count == count && lengths.All(l => l == size), "payload results");
+        return Sample.Of(count / elapsed);
+    }
+
+    private static async Task<Sample> WorkerCrash(BenchContext ctx, CancellationToken ct)
+    {
+        await using var pool = new Pool(new PoolOptions { Processes = ctx.Workers, ForwardWorkerOutput = false });
+        await pool.WaitForWorkersAsync(ct);
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bound.CancelAfter(TimeSpan.FromSeconds(10));
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            await pool.MapAsync(Functions.Die, Enumerable.Range(0, 8), chunkSize: 1, cancellationToken: bound.Token);
+            return Sample.Of(clock.Elapsed.TotalSeconds, "completed");
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return Sample.Unavailable("hangs (no result after 10 s)");
+        }
+        catch (ActorPoolException e)
+        {
+            return Sample.Of(clock.Elapsed.TotalSeconds, $"error: {e.GetType().Name}");
+        }
+    }
+
+    private static void Check(bool ok, string what)
+    {
+        if (!ok)
+            throw new InvalidOperationException($"Wrong {what}: the benchmark measured a broken run.");
+    }
+}

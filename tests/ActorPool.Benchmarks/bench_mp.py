@@ -1,0 +1,205 @@
+"""Python multiprocessing side of the ActorPool benchmark.
+
+Runs one repetition of one workload and prints one JSON object on stdout.
+Usage: python3 bench_mp.py WORKLOAD [--workers N] [--method spawn|forkserver|fork] [--size N] [--timeout S]
+The workloads mirror tests/ActorPool.Benchmarks/Workloads.cs; see that file for the ActorPool side.
+"""
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+
+
+def square(x):
+    return x * x
+
+
+def identity(x):
+    return x
+
+
+def answer():
+    return 42
+
+
+def length(b):
+    return len(b)
+
+
+def count_primes(n):
+    """Primes below n by trial division (the same algorithm as the ActorPool side)."""
+    count = 0
+    for k in range(2, n):
+        d = 2
+        prime = True
+        while d * d <= k:
+            if k % d == 0:
+                prime = False
+                break
+            d += 1
+        if prime:
+            count += 1
+    return count
+
+
+def pid_after(delay):
+    time.sleep(delay)
+    return os.getpid()
+
+
+def seed_work(item, unit=0.1):
+    name, seconds = item
+    print(" Process %s\tWaiting %s seconds" % (name, seconds), flush=True)
+    time.sleep(seconds * unit)
+    print(" Process %s\tDONE" % name, flush=True)
+    return name
+
+
+def die(x):
+    if x == 3:
+        os._exit(1)
+    return x
+
+
+_barrier = None
+
+
+def set_barrier(barrier):
+    global _barrier
+    _barrier = barrier
+
+
+def meet(_):
+    """Returns only when every worker runs one of these at once: the pool's first result from each worker."""
+    _barrier.wait(timeout=60)
+    return os.getpid()
+
+
+SEED = (['a', 2], ['b', 4], ['c', 6], ['d', 8], ['e', 1], ['f', 3], ['g', 5], ['h', 7])
+
+
+def warm(pool, workers):
+    """Returns once every worker has answered."""
+    seen = set()
+    deadline = time.monotonic() + 60
+    while len(seen) < workers and time.monotonic() < deadline:
+        seen.update(pool.map(pid_after, [0.05] * workers, chunksize=1))
+    if len(seen) < workers:
+        raise SystemExit("workers did not all answer within 60 s")
+
+
+def run(args, ctx):
+    w = args.workers
+    if args.workload == "startup":
+        if args.method == "forkserver":
+            # The server starts with the program's first pool; the warm start is every pool after it.
+            with ctx.Pool(w) as first:
+                warm(first, w)
+        barrier = ctx.Barrier(w)
+        t0 = time.perf_counter()
+        pool = ctx.Pool(w, initializer=set_barrier, initargs=(barrier,))
+        pids = pool.map(meet, range(w), chunksize=1)
+        elapsed = time.perf_counter() - t0
+        assert len(set(pids)) == w
+        pool.terminate()
+        pool.join()
+        return {"value": elapsed * 1e3}
+
+    if args.workload == "worker-crash":
+        pool = ctx.Pool(w)
+        warm(pool, w)
+        t0 = time.perf_counter()
+        result = pool.map_async(die, range(8), chunksize=1)
+        try:
+            result.get(timeout=args.timeout)
+            outcome = "completed"
+        except mp.TimeoutError:
+            outcome = "hangs (no result after %g s)" % args.timeout
+        except Exception as e:  # noqa: BLE001
+            outcome = "error: %s" % type(e).__name__
+        elapsed = time.perf_counter() - t0
+        pool.terminate()
+        pool.join()
+        return {"value": None if outcome.startswith("hangs") else elapsed, "outcome": outcome}
+
+    with ctx.Pool(w) as pool:
+        warm(pool, w)
+        if args.workload == "tiny-map":
+            n = args.size or 1_000_000
+            pool.map(square, range(10_000))
+            t0 = time.perf_counter()
+            out = pool.map(square, range(n))
+            elapsed = time.perf_counter() - t0
+            assert out[-1] == (n - 1) * (n - 1)
+            return {"value": n / elapsed}
+        if args.workload == "tiny-imap":
+            n = args.size or 100_000
+            sum(pool.imap(square, range(1_000), chunksize=1))
+            t0 = time.perf_counter()
+            total = 0
+            for r in pool.imap(square, range(n), chunksize=1):
+                total += r
+            elapsed = time.perf_counter() - t0
+            assert total == sum(x * x for x in range(n))
+            return {"value": n / elapsed}
+        if args.workload == "apply-latency":
+            n = args.size or 10_000
+            for _ in range(200):
+                pool.apply(answer)
+            samples = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                pool.apply(answer)
+                samples.append(time.perf_counter() - t0)
+            samples.sort()
+            return {"p50": samples[len(samples) // 2] * 1e6, "p99": samples[int(len(samples) * 0.99)] * 1e6}
+        if args.workload == "cpu-bound":
+            n = args.size or 65_000
+            tasks = [n] * 16
+            pool.map(count_primes, [1_000] * w, chunksize=1)
+            t0 = time.perf_counter()
+            seq = [count_primes(x) for x in tasks]
+            sequential = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            par = pool.map(count_primes, tasks, chunksize=1)
+            parallel = time.perf_counter() - t0
+            assert seq == par
+            return {"value": sequential / parallel, "sequential": sequential, "parallel": parallel}
+        if args.workload == "seed-sleep":
+            t0 = time.perf_counter()
+            out = pool.map(seed_work, SEED)
+            elapsed = time.perf_counter() - t0
+            assert out == [name for name, _ in SEED]
+            return {"value": elapsed}
+        if args.workload == "payload":
+            count = args.size or 200
+            arrays = [os.urandom(1 << 20) for _ in range(count)]
+            pool.map(length, arrays[:4])
+            t0 = time.perf_counter()
+            out = pool.map(length, arrays)
+            elapsed = time.perf_counter() - t0
+            assert out == [1 << 20] * count
+            return {"value": count / elapsed}
+    raise SystemExit("unknown workload: %s" % args.workload)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workload")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--method", default="spawn")
+    parser.add_argument("--size", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=10.0)
+    args = parser.parse_args()
+    if args.method not in mp.get_all_start_methods():
+        print(json.dumps({"unavailable": "start method %s" % args.method}))
+        return
+    ctx = mp.get_context(args.method)
+    result = run(args, ctx)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
