@@ -42,6 +42,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     private readonly IActorRef _coordinator;
     private readonly SpawnLauncher _launcher;
     private readonly ILoggerFactory? _ownedLoggerFactory;
+    private readonly string? _spillFolder;
     private readonly object _gate = new();
     private readonly CancellationTokenSource _stopped = new();
     private volatile PoolState _state = PoolState.Running;
@@ -70,8 +71,9 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         _system = PoolActorSystem.Create("actorpool", config, loggerFactory);
         _system.WhenTerminated.ContinueWith(static (_, cts) => ((CancellationTokenSource)cts!).Cancel(), _stopped, TaskScheduler.Default);
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
+        _spillFolder = Spill.CreateFolder();
         var address = ((ExtendedActorSystem)_system).Provider.DefaultAddress;
-        _launcher = new SpawnLauncher($"{address}/user/{Coordinator.Name}", secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize,
+        _launcher = new SpawnLauncher($"{address}/user/{Coordinator.Name}", secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize, _spillFolder,
             loggerFactory.CreateLogger("ActorPool.Launcher"));
         _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), Coordinator.Name);
         _ = Task.Run(() =>
@@ -82,6 +84,9 @@ public sealed class Pool : IAsyncDisposable, IDisposable
 
     /// <summary>Number of worker processes the pool keeps running.</summary>
     public int Processes => _settings.Processes;
+
+    /// <summary>Where large arguments and results go as files while in flight (tests look inside).</summary>
+    internal string? SpillFolder => _spillFolder;
 
     /// <summary>Where the pool is in its lifecycle.</summary>
     public PoolState State => _state;
@@ -117,10 +122,20 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var size = chunkSize ?? DefaultChunkSize(input.Count);
         CheckChunkSize(size);
         var fn = FunctionCache.Get(function, static f => new MapFunction<T, TResult>(f), "task function");
-        var chunks = PrepareChunks(input, size, _settings.MaxPayloadBytes).ToList(); // every argument serialized before anything is dispatched
+        var chunks = new List<PreparedChunk>(); // every argument serialized before anything is dispatched
+        try
+        {
+            chunks.AddRange(PrepareChunks(input, size));
+        }
+        catch
+        {
+            foreach (var c in chunks)
+                Spill.Delete(c.Items);
+            throw;
+        }
         var results = new List<TResult>(input.Count);
-        await foreach (var r in PoolCall<TResult>.Run(_coordinator, fn, chunks, _settings.MaxChunksInFlightPerCall, ordered: true, _stopped.Token, cancellationToken).ConfigureAwait(false))
-            results.Add(r);
+        await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, chunks, _settings.MaxChunksInFlightPerCall, ordered: true, _stopped.Token, cancellationToken).ConfigureAwait(false))
+            results.AddRange(segment);
         return results;
     }
 
@@ -187,7 +202,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(items);
         CheckChunkSize(chunkSize);
         var fn = FunctionCache.Get(function, static f => new MapFunction<T, TResult>(f), "task function");
-        return PoolCall<TResult>.Run(_coordinator, fn, PrepareChunks(items, chunkSize, _settings.MaxPayloadBytes), _settings.MaxChunksInFlightPerCall, ordered, _stopped.Token, cancellationToken);
+        return PoolCall<TResult>.Run(_coordinator, fn, PrepareChunks(items, chunkSize), _settings.MaxChunksInFlightPerCall, ordered, _stopped.Token, cancellationToken);
     }
 
     // ------------------------------------------------------------------ apply
@@ -198,9 +213,9 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         CheckRunning();
         ArgumentNullException.ThrowIfNull(function);
         var fn = FunctionCache.Get(function, static f => new MapFunction<byte, TResult>(_ => f()), "task function");
-        var chunk = new PreparedChunk(0, 0, 1, UnitChunk);
-        await foreach (var r in PoolCall<TResult>.Run(_coordinator, fn, [chunk], 1, ordered: true, _stopped.Token, cancellationToken).ConfigureAwait(false))
-            return r;
+        var chunk = new PreparedChunk(0, 0, 1, Blob.Of(UnitChunk));
+        await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, [chunk], 1, ordered: true, _stopped.Token, cancellationToken).ConfigureAwait(false))
+            return segment[0];
         throw new InvalidOperationException("The task completed without a result.");
     }
 
@@ -310,6 +325,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     {
         _launcher.Dispose();
         await _system.Terminate().ConfigureAwait(false);
+        Spill.DeleteFolder(_spillFolder);
         _state = PoolState.Terminated;
         _ownedLoggerFactory?.Dispose();
     }
@@ -335,7 +351,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             throw new ArgumentOutOfRangeException("chunkSize", size, "chunkSize must be at least 1.");
     }
 
-    private static IEnumerable<PreparedChunk> PrepareChunks<T>(IEnumerable<T> items, int chunkSize, int maxPayload)
+    private IEnumerable<PreparedChunk> PrepareChunks<T>(IEnumerable<T> items, int chunkSize)
     {
         var buffer = new List<T>(Math.Min(chunkSize, 4096));
         var index = 0;
@@ -345,24 +361,25 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             buffer.Add(item);
             if (buffer.Count == chunkSize)
             {
-                yield return Prepare(index++, first, buffer, maxPayload);
+                yield return Prepare(index++, first, buffer);
                 first += buffer.Count;
                 buffer.Clear();
             }
         }
         if (buffer.Count > 0)
-            yield return Prepare(index, first, buffer, maxPayload);
+            yield return Prepare(index, first, buffer);
     }
 
-    private static PreparedChunk Prepare<T>(int index, long first, List<T> buffer, int maxPayload)
+    private PreparedChunk Prepare<T>(int index, long first, List<T> buffer)
     {
         var array = buffer.ToArray();
         var bytes = Payload.SerializeItems(array, (int)Math.Min(first, int.MaxValue));
-        if (bytes.Length > maxPayload)
+        var maxPayload = _settings.MaxPayloadBytes;
+        if (_spillFolder is null && bytes.Length > maxPayload)
             throw new NotSendableException(
                 $"Arguments {first}..{first + array.Length - 1} serialize to {bytes.Length:N0} bytes, more than a message may carry " +
                 $"({maxPayload:N0}; akka.remote.dot-netty.tcp.maximum-frame-size). Use a smaller chunkSize, or raise the frame size in PoolOptions.Config.");
-        return new PreparedChunk(index, first, array.Length, bytes);
+        return new PreparedChunk(index, first, array.Length, Spill.Pack(bytes, _spillFolder));
     }
 
     private static byte[] PrepareInitializer(PoolOptions options)

@@ -151,4 +151,17 @@ public class PoolApiSpec(PoolFixture fixture) : IClassFixture<PoolFixture>
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5));
         Assert.Equal([9], await Pool.MapAsync(TestFunctions.Square, [3]).WaitAsync(Bound));
     }
+
+    [Fact]
+    public async Task Large_arguments_and_results_must_travel_whole_and_leave_no_spill_files_behind()
+    {
+        var arrays = Enumerable.Range(0, 6).Select(i => Enumerable.Repeat((byte)i, (3 << 20) + i).ToArray()).ToArray();
+        // 6 arrays of 3 MiB in chunks of 2: arguments and results (the arrays reversed) both well past the inline limit.
+        var reversed = await Pool.MapAsync(TestFunctions.Reverse, arrays, chunkSize: 2).WaitAsync(Bound);
+        for (var i = 0; i < arrays.Length; i++)
+            Assert.Equal(arrays[i].Reverse(), reversed[i]);
+        Assert.Equal(arrays.Select(a => a.Length), await Pool.MapAsync(a => a.Length, arrays, chunkSize: 1).WaitAsync(Bound));
+        Assert.NotNull(Pool.SpillFolder);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Pool.SpillFolder!));
+    }
 }

@@ -102,6 +102,7 @@ public class PoolLifecycleSpec
         Assert.Equal(6, (await running).Count);
         Assert.Equal(PoolState.Terminated, pool.State);
         Assert.True(await Processes.WaitUntil(() => pids.All(p => !Processes.IsAlive(p)), TimeSpan.FromSeconds(10)));
+        Assert.False(Directory.Exists(pool.SpillFolder), "the pool's spill folder outlived it");
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using ActorPool.Coordination;
@@ -8,7 +9,7 @@ using Akka.Actor;
 namespace ActorPool.Calls;
 
 /// <summary>A chunk of inputs, serialized in the caller (so a bad argument fails here, naming it).</summary>
-internal sealed record PreparedChunk(int Index, long FirstIndex, int Count, byte[] Items);
+internal sealed record PreparedChunk(int Index, long FirstIndex, int Count, Blob Items);
 
 /// <summary>Call ids, unique per process across every result type.</summary>
 internal static class CallIds
@@ -29,6 +30,9 @@ internal sealed class PoolCall<TResult> : ICallSink
     private readonly SemaphoreSlim _slots;
     private readonly Channel<Outcome> _outcomes = Channel.CreateUnbounded<Outcome>(new UnboundedChannelOptions { SingleReader = true });
 
+    /// <summary>Arguments of this call held in spill files, by chunk index, until their chunk's outcome is read.</summary>
+    private readonly ConcurrentDictionary<int, Blob> _spilled = new();
+
     public long Id { get; } = CallIds.Next();
 
     private PoolCall(IActorRef coordinator, int maxOutstanding)
@@ -42,10 +46,23 @@ internal sealed class PoolCall<TResult> : ICallSink
     /// serializing the input failed, raised after the results before it — or (<see cref="Fatal"/>) a failure of the
     /// whole call, raised at once.
     /// </summary>
-    private readonly record struct Outcome(int Index, byte[]? Results, int Completed, Exception? Error, bool Final, int TotalChunks, bool Fatal = false);
+    private readonly record struct Outcome(int Index, Blob? Results, int Completed, Exception? Error, bool Final, int TotalChunks, bool Fatal = false);
 
-    /// <summary>Runs a call: results in input order (<paramref name="ordered"/>) or as they complete.</summary>
+    /// <summary>Runs a call: results one by one, in input order (<paramref name="ordered"/>) or as they complete.</summary>
     public static async IAsyncEnumerable<TResult> Run(
+        IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
+        CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var segment in RunChunks(coordinator, function, chunks, maxOutstanding, ordered, poolStopped, cancellationToken).ConfigureAwait(false))
+            for (var i = 0; i < segment.Count; i++)
+                yield return segment[i];
+    }
+
+    /// <summary>
+    /// Runs a call: the results of each chunk at once, chunk by chunk (the fast path of map: no per-result step).
+    /// A failed chunk yields the results before the failing input, then throws.
+    /// </summary>
+    public static async IAsyncEnumerable<ArraySegment<TResult>> RunChunks(
         IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
         CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -60,9 +77,9 @@ internal sealed class PoolCall<TResult> : ICallSink
         var feeder = chunks is IReadOnlyList<PreparedChunk> list && list.Count <= maxOutstanding
             ? call.SubmitAll(list)
             : Task.Run(() => call.FeedAsync(chunks, feedCts.Token), CancellationToken.None);
+        var pending = ordered ? new Dictionary<int, Outcome>() : null;
         try
         {
-            var pending = ordered ? new Dictionary<int, Outcome>() : null;
             var next = 0;
             var total = -1;
             Exception? inputError = null;
@@ -91,14 +108,21 @@ internal sealed class PoolCall<TResult> : ICallSink
                     }
                 }
 
-                if (o.Completed != 0)
+                if (call._spilled.TryRemove(o.Index, out var arguments))
+                    Spill.Delete(arguments);
+                TResult[] results;
+                try
                 {
                     // Completed < 0: the whole chunk ran.
-                    var results = (TResult[])Payload.Deserialize(o.Results!)!;
-                    var n = o.Completed < 0 ? results.Length : Math.Min(o.Completed, results.Length);
-                    for (var i = 0; i < n; i++)
-                        yield return results[i];
+                    results = o.Completed != 0 ? (TResult[])Spill.Unpack(o.Results!)! : [];
                 }
+                finally
+                {
+                    Spill.Delete(o.Results);
+                }
+                var n = o.Completed < 0 ? results.Length : Math.Min(o.Completed, results.Length);
+                if (n > 0)
+                    yield return new ArraySegment<TResult>(results, 0, n);
                 if (o.Error is not null)
                     throw o.Error;
                 next++;
@@ -111,6 +135,7 @@ internal sealed class PoolCall<TResult> : ICallSink
         {
             feedCts.Cancel();
             coordinator.Tell(new EndCall(call.Id));
+            call.DropSpilled(pending);
             try
             {
                 // The feeder may be inside the caller's own enumerator, which no token can interrupt: do not
@@ -123,12 +148,31 @@ internal sealed class PoolCall<TResult> : ICallSink
         }
     }
 
+    /// <summary>Deletes the spill files of a call that has ended: its arguments and results nobody will read.</summary>
+    private void DropSpilled(Dictionary<int, Outcome>? unread)
+    {
+        foreach (var index in _spilled.Keys)
+            if (_spilled.TryRemove(index, out var blob))
+                Spill.Delete(blob);
+        while (_outcomes.Reader.TryRead(out var o))
+            Spill.Delete(o.Results);
+        foreach (var o in unread?.Values ?? Enumerable.Empty<Outcome>())
+            Spill.Delete(o.Results);
+    }
+
+    private void Submit(PreparedChunk chunk)
+    {
+        if (chunk.Items.IsFile)
+            _spilled[chunk.Index] = chunk.Items;
+        _coordinator.Tell(new SubmitChunk(new ChunkId(Id, chunk.Index), chunk.Items, chunk.FirstIndex, chunk.Count));
+    }
+
     private Task SubmitAll(IReadOnlyList<PreparedChunk> chunks)
     {
         foreach (var chunk in chunks)
         {
             _slots.Wait(0);
-            _coordinator.Tell(new SubmitChunk(new ChunkId(Id, chunk.Index), chunk.Items, chunk.FirstIndex, chunk.Count));
+            Submit(chunk);
         }
         _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, null, Final: true, TotalChunks: chunks.Count));
         return Task.CompletedTask;
@@ -141,8 +185,16 @@ internal sealed class PoolCall<TResult> : ICallSink
         {
             foreach (var chunk in chunks)
             {
-                await _slots.WaitAsync(ct).ConfigureAwait(false);
-                _coordinator.Tell(new SubmitChunk(new ChunkId(Id, chunk.Index), chunk.Items, chunk.FirstIndex, chunk.Count));
+                try
+                {
+                    await _slots.WaitAsync(ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    Spill.Delete(chunk.Items);
+                    throw;
+                }
+                Submit(chunk);
                 count++;
             }
             _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, null, Final: true, TotalChunks: count));
@@ -157,10 +209,10 @@ internal sealed class PoolCall<TResult> : ICallSink
         }
     }
 
-    void ICallSink.ChunkCompleted(int index, byte[] results) =>
+    void ICallSink.ChunkCompleted(int index, Blob results) =>
         _outcomes.Writer.TryWrite(new Outcome(index, results, -1, null, false, 0));
 
-    void ICallSink.ChunkFailed(int index, byte[] partialResults, int completed, Exception error) =>
+    void ICallSink.ChunkFailed(int index, Blob partialResults, int completed, Exception error) =>
         _outcomes.Writer.TryWrite(new Outcome(index, partialResults, completed, error, false, 0));
 
     void ICallSink.CallFailed(Exception error) =>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ActorPool.Configuration;
+using ActorPool.Execution;
 using ActorPool.Protocol;
 using Akka.Actor;
 using Akka.Event;
@@ -214,6 +215,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         if (!_byRef.TryGetValue(Sender, out var worker) || !worker.Running.Remove(m.Chunk))
         {
             _log.Debug("Dropped a result for {0} from {1}: not outstanding there.", m.Chunk, Sender.Path);
+            Spill.Delete(m.Results);
             return;
         }
         if (_chunks.Remove(m.Chunk, out var chunk) && chunk.Worker == worker)
@@ -225,9 +227,11 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
                 chunk.Call.Sink.ChunkFailed(chunk.Id.Index, m.Results, m.Completed,
                     new TaskFailedException(chunk.FirstIndex + m.Completed, m.Error.Type, m.Error.Message, m.Error.StackTrace, worker.Describe()));
         }
-        else if (chunk is not null)
+        else
         {
-            _chunks[m.Chunk] = chunk; // it belongs to a newer attempt elsewhere
+            Spill.Delete(m.Results); // the call ended, or the chunk belongs to a newer attempt elsewhere
+            if (chunk is not null)
+                _chunks[m.Chunk] = chunk;
         }
         worker.TasksDone++;
         RetireIfDone(worker);
@@ -293,8 +297,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     /// </summary>
     private static readonly ChunkId WarmUpChunk = new(0, 0);
 
-    private static readonly byte[] WarmUpFunction = Execution.Payload.Serialize(new Execution.MapFunction<int, int>(static x => x + 1));
-    private static readonly byte[] WarmUpItems = Execution.Payload.Serialize(new[] { 1, 2, 3 });
+    private static readonly byte[] WarmUpFunction = Payload.Serialize(new Execution.MapFunction<int, int>(static x => x + 1));
+    private static readonly Blob WarmUpItems = Blob.Of(Payload.Serialize(new[] { 1, 2, 3 }));
 
     private void OnWorkerReady(WorkerReady m)
     {
@@ -362,7 +366,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             if (chunk.Attempts > _settings.MaxTaskRetries)
             {
                 _chunks.Remove(id);
-                chunk.Call.Sink.ChunkFailed(id.Index, [], 0, new WorkerLostException(chunk.FirstIndex, w.Describe(), exitCode, chunk.Attempts));
+                chunk.Call.Sink.ChunkFailed(id.Index, Blob.Of([]), 0, new WorkerLostException(chunk.FirstIndex, w.Describe(), exitCode, chunk.Attempts));
                 failed++;
             }
             else
@@ -537,10 +541,10 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
     }
 
-    private sealed class ChunkEntry(ChunkId id, byte[] items, long firstIndex, int count, CallEntry call)
+    private sealed class ChunkEntry(ChunkId id, Blob items, long firstIndex, int count, CallEntry call)
     {
         public ChunkId Id { get; } = id;
-        public byte[] Items { get; } = items;
+        public Blob Items { get; } = items;
         public long FirstIndex { get; } = firstIndex;
         public int Count { get; } = count;
         public CallEntry Call { get; } = call;

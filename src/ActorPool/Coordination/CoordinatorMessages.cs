@@ -1,3 +1,4 @@
+using ActorPool.Execution;
 using ActorPool.Protocol;
 
 namespace ActorPool.Coordination;
@@ -9,13 +10,13 @@ namespace ActorPool.Coordination;
 internal interface ICallSink
 {
     /// <summary>All items of the chunk ran; <paramref name="results"/> is a serialized <c>TResult[]</c>.</summary>
-    void ChunkCompleted(int index, byte[] results);
+    void ChunkCompleted(int index, Blob results);
 
     /// <summary>
     /// The first <paramref name="completed"/> items ran (their results in <paramref name="partialResults"/>), then
     /// the chunk failed with <paramref name="error"/> (<see cref="TaskFailedException"/> or <see cref="WorkerLostException"/>).
     /// </summary>
-    void ChunkFailed(int index, byte[] partialResults, int completed, Exception error);
+    void ChunkFailed(int index, Blob partialResults, int completed, Exception error);
 
     /// <summary>The whole call failed (broken or terminated pool). No further outcome follows.</summary>
     void CallFailed(Exception error);
@@ -27,7 +28,7 @@ internal interface ICallSink
 internal sealed record StartCall(long CallId, Execution.SerializedFunction Function, ICallSink Sink);
 
 /// <summary>One chunk of a call: a serialized <c>T[]</c> of <paramref name="Count"/> inputs, the first at <paramref name="FirstIndex"/>.</summary>
-internal sealed record SubmitChunk(ChunkId Chunk, byte[] Items, long FirstIndex, int Count);
+internal sealed record SubmitChunk(ChunkId Chunk, Blob Items, long FirstIndex, int Count);
 
 /// <summary>The caller no longer wants the call's outcomes (consumed, failed or cancelled): drop what is queued.</summary>
 internal sealed record EndCall(long CallId);

@@ -32,9 +32,15 @@ internal static class Payload
         Deserialize(Serialize(new object?[] { 1, "a", null }));
     }
 
+    // The first byte of every serialized payload: how the rest is encoded.
+    private const byte FormatHyperion = 0, FormatRaw = 1;
+
     public static byte[] Serialize(object? value)
     {
+        if (RawArrays.TryEncode(value, FormatRaw) is { } raw)
+            return raw;
         using var stream = new MemoryStream();
+        stream.WriteByte(FormatHyperion);
         Hyperion.Serialize(value, stream);
         return stream.ToArray();
     }
@@ -42,8 +48,15 @@ internal static class Payload
     public static object? Deserialize(byte[] bytes)
     {
         using var stream = new MemoryStream(bytes, writable: false);
-        return Hyperion.Deserialize(stream);
+        return Deserialize(stream);
     }
+
+    public static object? Deserialize(Stream stream) => stream.ReadByte() switch
+    {
+        FormatHyperion => Hyperion.Deserialize(stream),
+        FormatRaw => RawArrays.Decode(stream),
+        var f => throw new InvalidDataException($"Unknown payload format {f}: the worker and the caller run different ActorPool versions."),
+    };
 
     /// <summary>
     /// Serializes a task function after checking that a worker process can load its method and rebuild its

@@ -22,12 +22,14 @@ internal sealed class SpawnLauncher : IWorkerLauncher
     private readonly string _secret;
     private readonly bool _forwardOutput;
     private readonly int _maxFrameSize;
+    private readonly string? _spillFolder;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Process> _processes = new();
     private volatile bool _disposed;
 
-    public SpawnLauncher(string coordinatorPath, string secret, bool forwardOutput, int maxFrameSize, ILogger logger)
+    public SpawnLauncher(string coordinatorPath, string secret, bool forwardOutput, int maxFrameSize, string? spillFolder, ILogger logger)
     {
+        _spillFolder = spillFolder;
         _maxFrameSize = maxFrameSize;
         _coordinatorPath = coordinatorPath;
         _secret = secret;
@@ -83,7 +85,7 @@ internal sealed class SpawnLauncher : IWorkerLauncher
         _processes[workerId] = process;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId, _maxFrameSize);
+        var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId, _maxFrameSize, _spillFolder);
         try
         {
             process.StandardInput.WriteLine(JsonSerializer.Serialize(handshake, WorkerHandshake.JsonOptions));

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using ActorPool.Execution;
 
 namespace ActorPool.Protocol;
 
@@ -31,7 +32,7 @@ internal sealed record WorkerInitFailed(string WorkerId, TaskError Error) : IPoo
 /// The outcome of one <see cref="RunChunk"/>: the serialized results of the first <see cref="Completed"/> items
 /// (a <c>TResult[]</c>), and the error of item <see cref="Completed"/> when <see cref="Error"/> is set.
 /// </summary>
-internal sealed record ChunkDone(ChunkId Chunk, int Attempt, byte[] Results, int Completed, TaskError? Error, long ElapsedTicks) : IPoolMessage;
+internal sealed record ChunkDone(ChunkId Chunk, int Attempt, Blob Results, int Completed, TaskError? Error, long ElapsedTicks) : IPoolMessage;
 
 // ---------------------------------------------------------------- coordinator -> worker node
 
@@ -48,9 +49,9 @@ internal sealed record WorkerRejected(string Reason) : IPoolMessage;
 /// Run one chunk. <see cref="Function"/> is the serialized <see cref="Execution.TaskFunction"/> of the call, sent with
 /// the first chunk of a call a worker sees and empty afterwards (the worker caches it until <see cref="ForgetCall"/>).
 /// A non-zero <see cref="FunctionKey"/> marks a function without state that the worker may keep across calls.
-/// <see cref="Items"/> is a serialized <c>T[]</c>. Reply: <see cref="ChunkDone"/>.
+/// <see cref="Items"/> is a serialized <c>T[]</c> (inline, or a file of the pool's spill folder). Reply: <see cref="ChunkDone"/>.
 /// </summary>
-internal sealed record RunChunk(ChunkId Chunk, int Attempt, byte[] Function, long FunctionKey, byte[] Items) : IPoolMessage;
+internal sealed record RunChunk(ChunkId Chunk, int Attempt, byte[] Function, long FunctionKey, Blob Items) : IPoolMessage;
 
 /// <summary>A call has ended; the worker drops its cached function.</summary>
 internal sealed record ForgetCall(long CallId) : IPoolMessage;

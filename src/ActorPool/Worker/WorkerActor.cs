@@ -40,7 +40,7 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
             Timers.Cancel("register");
             _coordinator = Sender;
             Context.Watch(_coordinator);
-            _runner = new TaskRunner(_handshake.WorkerId, Self, _coordinator, m.Initializer, _handshake.MaxFrameSize - 64 * 1024, OnRunnerRetired);
+            _runner = new TaskRunner(_handshake.WorkerId, Self, _coordinator, m.Initializer, _handshake.MaxFrameSize - 64 * 1024, _handshake.SpillFolder, OnRunnerRetired);
         });
         Receive<WorkerRejected>(m =>
         {
@@ -98,8 +98,11 @@ internal sealed class TaskRunner
     private readonly Action _retired;
     private readonly int _maxPayload;
 
-    public TaskRunner(string workerId, IActorRef self, IActorRef coordinator, byte[] initializer, int maxPayload, Action retired)
+    private readonly string? _spillFolder;
+
+    public TaskRunner(string workerId, IActorRef self, IActorRef coordinator, byte[] initializer, int maxPayload, string? spillFolder, Action retired)
     {
+        _spillFolder = spillFolder;
         _maxPayload = maxPayload;
         _workerId = workerId;
         _self = self;
@@ -173,7 +176,7 @@ internal sealed class TaskRunner
             }
             if (!_functions.TryGetValue(m.Chunk.CallId, out function))
                 return Failed(m, new InvalidOperationException($"Worker {_workerId} was sent {m.Chunk} without its function."), started);
-            items = Payload.Deserialize(m.Items);
+            items = Spill.Unpack(m.Items);
         }
         catch (Exception e)
         {
@@ -189,23 +192,23 @@ internal sealed class TaskRunner
         {
             return Failed(m, new InvalidOperationException($"Worker {_workerId} could not run {m.Chunk}: {e.Message}", e), started);
         }
-        byte[] results;
+        Blob results;
         try
         {
-            results = Payload.Serialize(outcome.Results);
+            results = Spill.Pack(Payload.Serialize(outcome.Results), _spillFolder);
         }
         catch (Exception e)
         {
             return Failed(m, new NotSendableException($"A result of {m.Chunk} cannot be serialized to send back: {e.GetBaseException().Message}", e), started);
         }
-        if (results.Length > _maxPayload)
+        if (!results.IsFile && results.Inline.Length > _maxPayload)
             return Failed(m, new NotSendableException(
-                $"The results of {m.Chunk} serialize to {results.Length:N0} bytes, more than a message may carry ({_maxPayload:N0}; " +
+                $"The results of {m.Chunk} serialize to {results.Inline.Length:N0} bytes, more than a message may carry ({_maxPayload:N0}; " +
                 "akka.remote.dot-netty.tcp.maximum-frame-size). Use a smaller chunkSize, or raise the frame size in PoolOptions.Config."), started);
         return new ChunkDone(m.Chunk, m.Attempt, results, outcome.Completed,
             outcome.Error is null ? null : TaskError.From(outcome.Error), Stopwatch.GetTimestamp() - started);
     }
 
     private static ChunkDone Failed(RunChunk m, Exception e, long started) =>
-        new(m.Chunk, m.Attempt, Payload.Serialize(Array.Empty<object>()), 0, TaskError.From(e), Stopwatch.GetTimestamp() - started);
+        new(m.Chunk, m.Attempt, Blob.Of(Payload.Serialize(Array.Empty<object>())), 0, TaskError.From(e), Stopwatch.GetTimestamp() - started);
 }

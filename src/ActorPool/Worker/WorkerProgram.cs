@@ -3,8 +3,11 @@ using System.Text.Json.Serialization;
 
 namespace ActorPool.Worker;
 
-/// <summary>What a spawned worker reads from its standard input before anything else (one JSON line).</summary>
-internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid, int MaxFrameSize)
+/// <summary>
+/// What a spawned worker reads from its standard input before anything else (one JSON line). <see cref="SpillFolder"/>
+/// is where large results go as files (absent: everything travels inline).
+/// </summary>
+internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid, int MaxFrameSize, string? SpillFolder = null)
 {
     public static readonly JsonSerializerOptions JsonOptions = new()
     {

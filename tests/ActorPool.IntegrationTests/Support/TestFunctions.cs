@@ -13,6 +13,8 @@ public static class TestFunctions
 
     public static int Divide(int x) => 100 / x;
 
+    public static byte[] Reverse(byte[] bytes) => bytes.Reverse().ToArray();
+
     /// <summary>Set by the pool's initializer in each worker.</summary>
     public static string? Greeting;
 

@@ -35,7 +35,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         probe.ExpectMsg<WorkerAccepted>();
         coordinator.Tell(new WorkerReady(id), probe.Ref);
         var warm = probe.ExpectMsg<RunChunk>();
-        coordinator.Tell(new ChunkDone(warm.Chunk, warm.Attempt, [], 3, null, 0), probe.Ref);
+        coordinator.Tell(new ChunkDone(warm.Chunk, warm.Attempt, Blob.Of([]), 3, null, 0), probe.Ref);
         probe.ExpectMsg<ForgetCall>();
         return probe;
     }
@@ -43,12 +43,12 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     private static void Submit(IActorRef coordinator, long call, int chunks)
     {
         for (var i = 0; i < chunks; i++)
-            coordinator.Tell(new SubmitChunk(new ChunkId(call, i), [(byte)i], i, 1));
+            coordinator.Tell(new SubmitChunk(new ChunkId(call, i), Blob.Of([(byte)i]), i, 1));
     }
 
     // execTicks: Stopwatch ticks the task ran; by default 1 s, a long task.
     private static void Done(IActorRef coordinator, TestProbe worker, RunChunk run, long? execTicks = null) =>
-        coordinator.Tell(new ChunkDone(run.Chunk, run.Attempt, [1], 1, null, execTicks ?? System.Diagnostics.Stopwatch.Frequency), worker.Ref);
+        coordinator.Tell(new ChunkDone(run.Chunk, run.Attempt, Blob.Of([1]), 1, null, execTicks ?? System.Diagnostics.Stopwatch.Frequency), worker.Ref);
 
     [Fact]
     public void Coordinator_must_launch_the_configured_number_of_workers()
@@ -128,7 +128,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var w1 = Join(coordinator, "w1", 4242);
         var sink = new RecordingSink();
         coordinator.Tell(new StartCall(1, Fn, sink));
-        coordinator.Tell(new SubmitChunk(new ChunkId(1, 0), [0], 5, 1));
+        coordinator.Tell(new SubmitChunk(new ChunkId(1, 0), Blob.Of([0]), 5, 1));
         w1.ExpectMsg<RunChunk>();
 
         coordinator.Tell(new WorkerExited("w1", 137, ""));
@@ -166,10 +166,10 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var w1 = Join(coordinator, "w1", 101);
         var sink = new RecordingSink();
         coordinator.Tell(new StartCall(1, Fn, sink));
-        coordinator.Tell(new SubmitChunk(new ChunkId(1, 0), [0], 10, 4));
+        coordinator.Tell(new SubmitChunk(new ChunkId(1, 0), Blob.Of([0]), 10, 4));
         var run = w1.ExpectMsg<RunChunk>();
 
-        coordinator.Tell(new ChunkDone(run.Chunk, 1, [7], 2, new TaskError("System.DivideByZeroException", "boom", "at X"), 10), w1.Ref);
+        coordinator.Tell(new ChunkDone(run.Chunk, 1, Blob.Of([7]), 2, new TaskError("System.DivideByZeroException", "boom", "at X"), 10), w1.Ref);
 
         AwaitAssert(() => Assert.Single(sink.Failed));
         var error = Assert.IsType<TaskFailedException>(sink.Failed[0]);
@@ -280,18 +280,18 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     private sealed class RecordingSink : ICallSink
     {
         private int _completed;
-        public ConcurrentDictionary<int, byte[]> Completed { get; } = new();
+        public ConcurrentDictionary<int, Blob> Completed { get; } = new();
         public List<Exception> Failed { get; } = new();
         public Exception? CallError { get; private set; }
         public int CompletedCount => _completed;
 
-        public void ChunkCompleted(int index, byte[] results)
+        public void ChunkCompleted(int index, Blob results)
         {
             Interlocked.Increment(ref _completed);
             Completed[index] = results;
         }
 
-        public void ChunkFailed(int index, byte[] partialResults, int completed, Exception error)
+        public void ChunkFailed(int index, Blob partialResults, int completed, Exception error)
         {
             lock (Failed) Failed.Add(error);
         }

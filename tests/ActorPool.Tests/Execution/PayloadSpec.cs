@@ -68,3 +68,35 @@ public class PayloadSpec
         Assert.IsType<DivideByZeroException>(outcome.Error);
     }
 }
+
+public class RawArraysSpec
+{
+    public static TheoryData<Array> Arrays() => new()
+    {
+        new byte[] { 0, 1, 255 }, new sbyte[] { -1, 2 }, new short[] { -3, 4 }, new ushort[] { 5 }, new[] { int.MinValue, 0, int.MaxValue },
+        new uint[] { 7 }, new[] { long.MinValue, 9L }, new ulong[] { ulong.MaxValue }, new[] { 1.5f, float.NaN }, new[] { double.Epsilon, -0.0 },
+        new[] { true, false }, new[] { 'a', 'é' }, new[] { 1.1m, decimal.MaxValue }, Array.Empty<int>(),
+        new[] { new byte[] { 1, 2 }, null, [] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Arrays))]
+    public void Arrays_of_numbers_and_of_byte_arrays_must_round_trip_through_the_raw_encoding(Array array)
+    {
+        var bytes = Payload.Serialize(array);
+        Assert.Equal(1, bytes[0]); // the raw format, not Hyperion
+        var copy = (Array)Payload.Deserialize(bytes)!;
+        Assert.Equal(array.GetType(), copy.GetType());
+        Assert.Equal(array, copy);
+    }
+
+    [Fact]
+    public void Other_values_must_go_through_Hyperion_and_unknown_formats_must_be_named()
+    {
+        var strings = Payload.Serialize(new[] { "a", null, "c" });
+        Assert.Equal(0, strings[0]);
+        Assert.Equal(new[] { "a", null, "c" }, (string?[])Payload.Deserialize(strings)!);
+        var e = Assert.Throws<InvalidDataException>(() => Payload.Deserialize([9, 1, 2]));
+        Assert.Contains("different ActorPool versions", e.Message);
+    }
+}

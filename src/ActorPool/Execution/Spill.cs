@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace ActorPool.Execution;
+
+/// <summary>
+/// Large arguments and results between processes of one host go through files in a per-pool folder (in memory,
+/// under /dev/shm, where the system has it) instead of through the actor channel: one write and one read instead of
+/// the several copies and frame limits of remoting. Small data stays inline.
+/// </summary>
+internal static class Spill
+{
+    /// <summary>Serialized data of at least this many bytes goes to a file.</summary>
+    public const int Threshold = 256 * 1024;
+
+    private const string Prefix = "actorpool-";
+
+    /// <summary>
+    /// Creates a pool's spill folder (readable by this user only) after removing folders left by pools whose
+    /// process is gone; null when none can be made (everything then travels inline).
+    /// </summary>
+    public static string? CreateFolder()
+    {
+        try
+        {
+            var root = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+            SweepStale(root);
+            var path = Path.Combine(root, $"{Prefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
+            if (OperatingSystem.IsWindows())
+                Directory.CreateDirectory(path);
+            else
+                Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            return path;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    public static void DeleteFolder(string? folder)
+    {
+        if (folder is null)
+            return;
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>Inline when small or without a folder; otherwise written to a new file in <paramref name="folder"/>.</summary>
+    public static Blob Pack(byte[] bytes, string? folder)
+    {
+        if (folder is null || bytes.Length < Threshold)
+            return Blob.Of(bytes);
+        var path = Path.Combine(folder, Guid.NewGuid().ToString("N"));
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 0 };
+        if (!OperatingSystem.IsWindows())
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        using (var file = new FileStream(path, options))
+            file.Write(bytes);
+        return new Blob([], path);
+    }
+
+    /// <summary>Deserializes a blob; a file is left in place (a retried chunk reads it again).</summary>
+    public static object? Unpack(Blob blob)
+    {
+        if (blob.File is null)
+            return Payload.Deserialize(blob.Inline);
+        using var file = new FileStream(blob.File, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
+        return Payload.Deserialize(file);
+    }
+
+    public static void Delete(Blob? blob)
+    {
+        if (blob?.File is null)
+            return;
+        try
+        {
+            File.Delete(blob.File);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static void SweepStale(string root)
+    {
+        foreach (var dir in Directory.EnumerateDirectories(root, Prefix + "*"))
+        {
+            var name = Path.GetFileName(dir).AsSpan(Prefix.Length);
+            var dash = name.IndexOf('-');
+            if (dash > 0 && int.TryParse(name[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && !IsRunning(pid))
+                DeleteFolder(dir);
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var p = Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+}
