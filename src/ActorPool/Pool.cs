@@ -373,13 +373,13 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     private PreparedChunk Prepare<T>(int index, long first, List<T> buffer)
     {
         var array = buffer.ToArray();
-        var bytes = Payload.SerializeItems(array, (int)Math.Min(first, int.MaxValue));
+        var items = Payload.SerializeItems(array, (int)Math.Min(first, int.MaxValue), _spillFolder);
         var maxPayload = _settings.MaxPayloadBytes;
-        if (_spillFolder is null && bytes.Length > maxPayload)
+        if (!items.IsFile && items.Inline.Length > maxPayload)
             throw new NotSendableException(
-                $"Arguments {first}..{first + array.Length - 1} serialize to {bytes.Length:N0} bytes, more than a message may carry " +
+                $"Arguments {first}..{first + array.Length - 1} serialize to {items.Inline.Length:N0} bytes, more than a message may carry " +
                 $"({maxPayload:N0}; akka.remote.dot-netty.tcp.maximum-frame-size). Use a smaller chunkSize, or raise the frame size in PoolOptions.Config.");
-        return new PreparedChunk(index, first, array.Length, Spill.Pack(bytes, _spillFolder));
+        return new PreparedChunk(index, first, array.Length, items);
     }
 
     private static byte[] PrepareInitializer(PoolOptions options)

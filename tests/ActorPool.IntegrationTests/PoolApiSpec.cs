@@ -95,8 +95,8 @@ public class PoolApiSpec(PoolFixture fixture) : IClassFixture<PoolFixture>
                 break;
         }
         Assert.Equal(Enumerable.Range(0, 1000).Select(x => x * x), taken);
-        // max-chunks-in-flight-per-call for 2 workers is max(64, 4 * 2 * 32) = 256, one item per chunk.
-        Assert.InRange(Volatile.Read(ref pulled), 1000, 1000 + 256 + 1);
+        // max-chunks-in-flight-per-call for 2 workers is max(64, 2 * 2 * 256) = 1024, one item per chunk.
+        Assert.InRange(Volatile.Read(ref pulled), 1000, 1000 + 1024 + 1);
     }
 
     [Fact]

@@ -83,7 +83,7 @@ internal sealed record PoolSettings
         var inFlight = Read(() => c.GetInt("dispatch.max-chunks-in-flight-per-call"), "actorpool.dispatch.max-chunks-in-flight-per-call");
         Require(inFlight >= 0, "actorpool.dispatch.max-chunks-in-flight-per-call", inFlight, "must be 0 (automatic) or positive");
         if (inFlight == 0)
-            inFlight = Math.Max(64, 4 * processes * window);
+            inFlight = Math.Max(64, 2 * processes * window);
 
         var startup = Read(() => c.GetTimeSpan("worker.startup-timeout"), "actorpool.worker.startup-timeout");
         Require(startup >= TimeSpan.FromSeconds(1) && startup <= TimeSpan.FromMinutes(10), "actorpool.worker.startup-timeout", startup, "must be between 1s and 10m");

@@ -59,7 +59,22 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<StartCall>(OnStartCall);
         Receive<SubmitChunk>(OnSubmitChunk);
         Receive<EndCall>(OnEndCall);
-        Receive<ChunkDone>(OnChunkDone);
+        Receive<ChunkDone>(m =>
+        {
+            OnChunkDone(m);
+            RequestDispatch();
+        });
+        Receive<ChunksDone>(m =>
+        {
+            foreach (var done in m.Results)
+                OnChunkDone(done);
+            RequestDispatch();
+        });
+        Receive<DispatchNow>(_ =>
+        {
+            _dispatchRequested = false;
+            Dispatch();
+        });
 
         Receive<RegisterWorker>(OnRegister);
         Receive<WorkerReady>(OnWorkerReady);
@@ -139,7 +154,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         _lastProgress = Stopwatch.GetTimestamp();
         _chunks[m.Chunk] = new ChunkEntry(m.Chunk, m.Items, m.FirstIndex, m.Count, call);
         _pending.AddLast(m.Chunk);
-        Dispatch();
+        RequestDispatch();
     }
 
     private void OnEndCall(EndCall m)
@@ -164,6 +179,28 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     // ------------------------------------------------------------------ dispatch
 
+    /// <summary>
+    /// Dispatches once the messages already in the mailbox are handled: a burst of submissions or results becomes
+    /// one message per worker instead of one per chunk.
+    /// </summary>
+    private void RequestDispatch()
+    {
+        if (_dispatchRequested)
+            return;
+        _dispatchRequested = true;
+        Self.Tell(DispatchNow.Instance);
+    }
+
+    private bool _dispatchRequested;
+
+    private sealed class DispatchNow
+    {
+        public static DispatchNow Instance { get; } = new();
+        private DispatchNow() { }
+    }
+
+    private readonly Dictionary<WorkerEntry, List<RunChunk>> _outgoing = new();
+
     private void Dispatch()
     {
         while (_pending.First is { } node && _routees.Count > 0)
@@ -171,10 +208,21 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             var chunk = _chunks[node.Value];
             var worker = NextWorkerWithCredit(chunk.Call);
             if (worker is null)
-                return;
+                break;
             _pending.RemoveFirst();
-            Send(chunk, worker);
+            if (!_outgoing.TryGetValue(worker, out var batch))
+                _outgoing[worker] = batch = [];
+            batch.Add(Send(chunk, worker));
         }
+        foreach (var (worker, batch) in _outgoing)
+        {
+            if (batch.Count == 0)
+                continue;
+            worker.Ref!.Tell(batch.Count == 1 ? batch[0] : new RunChunks(batch.ToArray()));
+            batch.Clear();
+        }
+        if (_outgoing.Count > 64)
+            _outgoing.Clear(); // workers come and go: do not keep the lists of gone ones
     }
 
     private WorkerEntry? NextWorkerWithCredit(CallEntry call)
@@ -192,7 +240,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         return null;
     }
 
-    private void Send(ChunkEntry chunk, WorkerEntry worker)
+    private RunChunk Send(ChunkEntry chunk, WorkerEntry worker)
     {
         chunk.Attempts++;
         chunk.Worker = worker;
@@ -201,7 +249,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         worker.Running.Add(chunk.Id);
         worker.TasksAssigned++;
         var function = chunk.Call.KnownBy.Add(worker.Id) ? chunk.Call.Function.Bytes : [];
-        worker.Ref!.Tell(new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Call.Function.SharedKey, chunk.Items));
+        return new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Call.Function.SharedKey, chunk.Items);
     }
 
     private void OnChunkDone(ChunkDone m)
@@ -235,7 +283,6 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
         worker.TasksDone++;
         RetireIfDone(worker);
-        Dispatch();
         ReplyWaiters();
     }
 

@@ -65,11 +65,40 @@ internal static class Payload
     public static byte[] SerializeFunction(Delegate fn, object wrapper, string role)
     {
         CheckDelegate(fn, role);
-        return SerializeChecked(wrapper, $"the {role} {Describe(fn.Method)}", roundTrip: true);
+        return SerializeChecked(() =>
+        {
+            var bytes = Serialize(wrapper);
+            Deserialize(bytes);
+            return bytes;
+        }, $"the {role} {Describe(fn.Method)}");
+    }
+
+    /// <summary>
+    /// Serializes a value for a worker or caller on this host: inline when small, else straight into a file of
+    /// <paramref name="spillFolder"/> (when there is one).
+    /// </summary>
+    public static Blob SerializeToBlob(object? value, string? spillFolder)
+    {
+        if (spillFolder is not null && RawArrays.EncodedSize(value) is >= Spill.Threshold)
+            return Spill.Write(spillFolder, stream => RawArrays.WriteTo(value!, stream, FormatRaw));
+        return Spill.Pack(Serialize(value), spillFolder);
     }
 
     /// <summary>Serializes a chunk of arguments, naming the argument that cannot be sent.</summary>
+    public static Blob SerializeItems<T>(T[] items, int firstIndex, string? spillFolder)
+    {
+        CheckItems(items, firstIndex);
+        return SerializeChecked(() => SerializeToBlob(items, spillFolder), $"arguments {firstIndex}..{firstIndex + items.Length - 1}");
+    }
+
+    /// <inheritdoc cref="SerializeItems{T}(T[], int, string?)"/>
     public static byte[] SerializeItems<T>(T[] items, int firstIndex)
+    {
+        CheckItems(items, firstIndex);
+        return SerializeChecked(() => Serialize(items), $"arguments {firstIndex}..{firstIndex + items.Length - 1}");
+    }
+
+    private static void CheckItems<T>(T[] items, int firstIndex)
     {
         CheckType(typeof(T), "the argument type");
         if (!typeof(T).IsValueType && typeof(T) != typeof(string))
@@ -77,17 +106,13 @@ internal static class Payload
             for (var i = 0; i < items.Length; i++)
                 CheckValue(items[i], $"argument {firstIndex + i}", new HashSet<object>(ReferenceEqualityComparer.Instance), 0);
         }
-        return SerializeChecked(items, $"arguments {firstIndex}..{firstIndex + items.Length - 1}", roundTrip: false);
     }
 
-    private static byte[] SerializeChecked(object value, string what, bool roundTrip)
+    private static TResult SerializeChecked<TResult>(Func<TResult> serialize, string what)
     {
         try
         {
-            var bytes = Serialize(value);
-            if (roundTrip)
-                Deserialize(bytes);
-            return bytes;
+            return serialize();
         }
         catch (Exception e) when (e is not NotSendableException)
         {

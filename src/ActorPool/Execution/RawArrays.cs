@@ -21,8 +21,63 @@ internal static class RawArrays
 
     private const byte BytesOfBytes = 13;
 
-    /// <summary>The encoding of <paramref name="value"/>, or null when it has no raw form.</summary>
+    /// <summary>The size of <paramref name="value"/>'s raw encoding, or null when it has none.</summary>
+    public static long? EncodedSize(object? value)
+    {
+        if (Code(value) is not { } code)
+            return null;
+        var array = (Array)value!;
+        if (code != BytesOfBytes)
+            return HeaderSize + (long)array.Length * ElementSizes[code];
+        var size = (long)HeaderSize;
+        foreach (var a in Unsafe.As<byte[][]>(array))
+            size += 4 + (a?.Length ?? 0);
+        return size;
+    }
+
+    /// <summary>The raw encoding of <paramref name="value"/> in a new array, or null when it has none.</summary>
     public static byte[]? TryEncode(object? value, byte format)
+    {
+        if (EncodedSize(value) is not { } size || size > Array.MaxLength)
+            return null;
+        var bytes = GC.AllocateUninitializedArray<byte>((int)size);
+        WriteTo(value!, new MemoryStream(bytes), format);
+        return bytes;
+    }
+
+    /// <summary>Writes the raw encoding of a value for which <see cref="EncodedSize"/> is not null.</summary>
+    public static void WriteTo(object value, Stream stream, byte format)
+    {
+        var array = (Array)value;
+        var code = Code(value)!.Value;
+        Span<byte> header = stackalloc byte[HeaderSize];
+        header[0] = format;
+        header[1] = code;
+        BinaryPrimitives.WriteInt32LittleEndian(header[2..], array.Length);
+        stream.Write(header);
+        switch (code)
+        {
+            case BytesOfBytes:
+                Span<byte> length = stackalloc byte[4];
+                foreach (var a in Unsafe.As<byte[][]>(array))
+                {
+                    BinaryPrimitives.WriteInt32LittleEndian(length, a?.Length ?? -1);
+                    stream.Write(length);
+                    if (a is not null)
+                        stream.Write(a);
+                }
+                break;
+            default:
+                // The array's memory as it is: every type here is a blittable primitive.
+                stream.Write(MemoryMarshal.CreateReadOnlySpan(ref MemoryMarshal.GetArrayDataReference(array),
+                    checked(array.Length * ElementSizes[code])));
+                break;
+        }
+    }
+
+    private static readonly int[] ElementSizes = [1, 1, 2, 2, 4, 4, 8, 8, 4, 8, 1, 2, 16];
+
+    private static byte? Code(object? value)
     {
         if (value is not Array array || !BitConverter.IsLittleEndian)
             return null;
@@ -30,61 +85,7 @@ internal static class RawArrays
         var code = Array.IndexOf(Types, array.GetType().GetElementType());
         if (code < 0 || array.GetType() != Types[code].MakeArrayType())
             return null;
-        return code switch
-        {
-            0 => Encode(Unsafe.As<byte[]>(array), 0, format),
-            1 => Encode(Unsafe.As<sbyte[]>(array), 1, format),
-            2 => Encode(Unsafe.As<short[]>(array), 2, format),
-            3 => Encode(Unsafe.As<ushort[]>(array), 3, format),
-            4 => Encode(Unsafe.As<int[]>(array), 4, format),
-            5 => Encode(Unsafe.As<uint[]>(array), 5, format),
-            6 => Encode(Unsafe.As<long[]>(array), 6, format),
-            7 => Encode(Unsafe.As<ulong[]>(array), 7, format),
-            8 => Encode(Unsafe.As<float[]>(array), 8, format),
-            9 => Encode(Unsafe.As<double[]>(array), 9, format),
-            10 => Encode(Unsafe.As<bool[]>(array), 10, format),
-            11 => Encode(Unsafe.As<char[]>(array), 11, format),
-            12 => Encode(Unsafe.As<decimal[]>(array), 12, format),
-            _ => EncodeBytesOfBytes(Unsafe.As<byte[][]>(array), format),
-        };
-    }
-
-    private static byte[] Encode<T>(T[] array, byte code, byte format) where T : unmanaged
-    {
-        var raw = MemoryMarshal.AsBytes(array.AsSpan());
-        var bytes = GC.AllocateUninitializedArray<byte>(HeaderSize + raw.Length);
-        WriteHeader(bytes, format, code, array.Length);
-        raw.CopyTo(bytes.AsSpan(HeaderSize));
-        return bytes;
-    }
-
-    private static byte[]? EncodeBytesOfBytes(byte[][] arrays, byte format)
-    {
-        long size = HeaderSize;
-        foreach (var a in arrays)
-            size += 4 + (a?.Length ?? 0);
-        if (size > Array.MaxLength)
-            return null;
-        var bytes = GC.AllocateUninitializedArray<byte>((int)size);
-        WriteHeader(bytes, format, BytesOfBytes, arrays.Length);
-        var at = HeaderSize;
-        foreach (var a in arrays)
-        {
-            BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(at), a?.Length ?? -1);
-            at += 4;
-            if (a is null)
-                continue;
-            a.CopyTo(bytes.AsSpan(at));
-            at += a.Length;
-        }
-        return bytes;
-    }
-
-    private static void WriteHeader(byte[] bytes, byte format, byte code, int count)
-    {
-        bytes[0] = format;
-        bytes[1] = code;
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(2), count);
+        return (byte)code;
     }
 
     /// <summary>Decodes what follows the format byte (already read from <paramref name="stream"/>).</summary>

@@ -52,16 +52,26 @@ internal static class Spill
     }
 
     /// <summary>Inline when small or without a folder; otherwise written to a new file in <paramref name="folder"/>.</summary>
-    public static Blob Pack(byte[] bytes, string? folder)
+    public static Blob Pack(byte[] bytes, string? folder) =>
+        folder is null || bytes.Length < Threshold ? Blob.Of(bytes) : Write(folder, stream => stream.Write(bytes));
+
+    /// <summary>A new file in <paramref name="folder"/> (this user only), filled by <paramref name="write"/>.</summary>
+    public static Blob Write(string folder, Action<Stream> write)
     {
-        if (folder is null || bytes.Length < Threshold)
-            return Blob.Of(bytes);
         var path = Path.Combine(folder, Guid.NewGuid().ToString("N"));
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 0 };
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 1 << 16 };
         if (!OperatingSystem.IsWindows())
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        using (var file = new FileStream(path, options))
-            file.Write(bytes);
+        try
+        {
+            using var file = new FileStream(path, options);
+            write(file);
+        }
+        catch
+        {
+            File.Delete(path);
+            throw;
+        }
         return new Blob([], path);
     }
 

@@ -34,6 +34,12 @@ internal sealed record WorkerInitFailed(string WorkerId, TaskError Error) : IPoo
 /// </summary>
 internal sealed record ChunkDone(ChunkId Chunk, int Attempt, Blob Results, int Completed, TaskError? Error, long ElapsedTicks) : IPoolMessage;
 
+/// <summary>
+/// Several outcomes at once: a worker running many short chunks in a row holds their results for at most about a
+/// millisecond and sends them together.
+/// </summary>
+internal sealed record ChunksDone(ChunkDone[] Results) : IPoolMessage;
+
 // ---------------------------------------------------------------- coordinator -> worker node
 
 /// <summary>
@@ -52,6 +58,9 @@ internal sealed record WorkerRejected(string Reason) : IPoolMessage;
 /// <see cref="Items"/> is a serialized <c>T[]</c> (inline, or a file of the pool's spill folder). Reply: <see cref="ChunkDone"/>.
 /// </summary>
 internal sealed record RunChunk(ChunkId Chunk, int Attempt, byte[] Function, long FunctionKey, Blob Items) : IPoolMessage;
+
+/// <summary>Several chunks for one worker at once (when its window is wider than one), run in order.</summary>
+internal sealed record RunChunks(RunChunk[] Chunks) : IPoolMessage;
 
 /// <summary>A call has ended; the worker drops its cached function.</summary>
 internal sealed record ForgetCall(long CallId) : IPoolMessage;

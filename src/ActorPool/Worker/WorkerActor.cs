@@ -49,6 +49,11 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
             Context.System.Terminate();
         });
         Receive<RunChunk>(m => _runner?.Enqueue(m));
+        Receive<RunChunks>(m =>
+        {
+            foreach (var run in m.Chunks)
+                _runner?.Enqueue(run);
+        });
         Receive<ForgetCall>(m => _runner?.Enqueue(m));
         Receive<Retire>(_ => _runner?.Enqueue(Retire.Instance));
         Receive<Terminated>(_ =>
@@ -140,16 +145,59 @@ internal sealed class TaskRunner
             switch (message)
             {
                 case RunChunk run:
-                    _coordinator.Tell(Run(run), _self);
+                    Completed(Run(run));
                     break;
                 case ForgetCall forget:
                     _functions.Remove(forget.CallId);
                     break;
                 case Retire:
+                    Flush();
                     _retired();
                     return;
             }
         }
+    }
+
+    // Results of short chunks run back to back travel together: held while more chunks wait in the inbox, for at
+    // most MaxHold (a timer sends them even while a long task runs) and MaxBatch results.
+    private const int MaxBatch = 128;
+    private static readonly TimeSpan MaxHold = TimeSpan.FromMilliseconds(1);
+    private readonly List<ChunkDone> _done = [];
+    private readonly Lock _doneLock = new();
+    private Timer? _flushTimer;
+    private bool _flushArmed;
+
+    private void Completed(ChunkDone done)
+    {
+        lock (_doneLock)
+        {
+            _done.Add(done);
+            if (_inbox.Count == 0 || _done.Count >= MaxBatch)
+            {
+                FlushLocked();
+            }
+            else if (!_flushArmed)
+            {
+                _flushArmed = true;
+                _flushTimer ??= new Timer(static r => ((TaskRunner)r!).Flush(), this, Timeout.Infinite, Timeout.Infinite);
+                _flushTimer.Change(MaxHold, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    private void Flush()
+    {
+        lock (_doneLock)
+            FlushLocked();
+    }
+
+    private void FlushLocked()
+    {
+        _flushArmed = false;
+        if (_done.Count == 0)
+            return;
+        _coordinator.Tell(_done.Count == 1 ? _done[0] : new ChunksDone(_done.ToArray()), _self);
+        _done.Clear();
     }
 
     private ChunkDone Run(RunChunk m)
@@ -195,7 +243,7 @@ internal sealed class TaskRunner
         Blob results;
         try
         {
-            results = Spill.Pack(Payload.Serialize(outcome.Results), _spillFolder);
+            results = Payload.SerializeToBlob(outcome.Results, _spillFolder);
         }
         catch (Exception e)
         {

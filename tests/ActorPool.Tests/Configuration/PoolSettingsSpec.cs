@@ -16,8 +16,8 @@ public class PoolSettingsSpec
         Assert.Equal("spawn", s.StartMethod);
         Assert.Equal(1, s.MaxTaskRetries);
         Assert.Equal(0, s.MaxTasksPerChild);
-        Assert.Equal(32, s.MaxWindow);
-        Assert.Equal(Math.Max(64, 4 * s.Processes * 32), s.MaxChunksInFlightPerCall);
+        Assert.Equal(256, s.MaxWindow);
+        Assert.Equal(Math.Max(64, 2 * s.Processes * 256), s.MaxChunksInFlightPerCall);
         Assert.Equal(TimeSpan.FromSeconds(60), s.WorkerStartupTimeout);
         Assert.Equal(3, s.MaxConsecutiveStartFailures);
         Assert.Equal(TimeSpan.FromSeconds(5), s.WorkerShutdownTimeout);

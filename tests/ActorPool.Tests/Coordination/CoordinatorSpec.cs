@@ -255,7 +255,12 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var run = w1.ExpectMsg<RunChunk>();
         Thread.Sleep(20); // a 20 ms round trip for a task that ran 1 tick
         Done(coordinator, w1, run, execTicks: 1);
-        var burst = w1.ReceiveWhile(TimeSpan.FromMilliseconds(500), m => m as RunChunk);
+        var burst = w1.ReceiveWhile(TimeSpan.FromMilliseconds(500), m => m switch
+        {
+            RunChunk r => new[] { r },
+            RunChunks b => b.Chunks,
+            _ => null!,
+        }).SelectMany(c => c).ToList();
         Assert.True(burst.Count > 1, $"expected several chunks in flight, got {burst.Count}");
     }
 

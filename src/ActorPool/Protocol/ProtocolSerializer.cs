@@ -1,0 +1,154 @@
+using System.Text;
+using ActorPool.Execution;
+using Akka.Actor;
+using Akka.Serialization;
+
+namespace ActorPool.Protocol;
+
+/// <summary>
+/// The binary form of the messages that carry work and results (<see cref="RunChunk"/>, <see cref="RunChunks"/>,
+/// <see cref="ChunkDone"/>, <see cref="ChunksDone"/>): written field by field, with no reflection or type
+/// manifests, as they are sent once per chunk. The rarer protocol messages stay with Hyperion.
+/// </summary>
+internal sealed class ProtocolSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+{
+    private const string RunChunkManifest = "R", RunChunksManifest = "RS", ChunkDoneManifest = "D", ChunksDoneManifest = "DS";
+
+    public override int Identifier => 4711;
+
+    public override string Manifest(object o) => o switch
+    {
+        RunChunk => RunChunkManifest,
+        RunChunks => RunChunksManifest,
+        ChunkDone => ChunkDoneManifest,
+        ChunksDone => ChunksDoneManifest,
+        _ => throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize a {o.GetType()}.", nameof(o)),
+    };
+
+    public override byte[] ToBinary(object obj)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            switch (obj)
+            {
+                case RunChunk m:
+                    Write(w, m);
+                    break;
+                case RunChunks m:
+                    w.Write(m.Chunks.Length);
+                    foreach (var c in m.Chunks)
+                        Write(w, c);
+                    break;
+                case ChunkDone m:
+                    Write(w, m);
+                    break;
+                case ChunksDone m:
+                    w.Write(m.Results.Length);
+                    foreach (var d in m.Results)
+                        Write(w, d);
+                    break;
+                default:
+                    throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize a {obj.GetType()}.", nameof(obj));
+            }
+        }
+        return stream.ToArray();
+    }
+
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        using var r = new BinaryReader(new MemoryStream(bytes, writable: false), Encoding.UTF8);
+        switch (manifest)
+        {
+            case RunChunkManifest:
+                return ReadRunChunk(r);
+            case RunChunksManifest:
+            {
+                var chunks = new RunChunk[r.ReadInt32()];
+                for (var i = 0; i < chunks.Length; i++)
+                    chunks[i] = ReadRunChunk(r);
+                return new RunChunks(chunks);
+            }
+            case ChunkDoneManifest:
+                return ReadChunkDone(r);
+            case ChunksDoneManifest:
+            {
+                var results = new ChunkDone[r.ReadInt32()];
+                for (var i = 0; i < results.Length; i++)
+                    results[i] = ReadChunkDone(r);
+                return new ChunksDone(results);
+            }
+            default:
+                throw new System.Runtime.Serialization.SerializationException($"Unknown ActorPool message manifest '{manifest}': the two ends run different ActorPool versions.");
+        }
+    }
+
+    private static void Write(BinaryWriter w, RunChunk m)
+    {
+        Write(w, m.Chunk);
+        w.Write(m.Attempt);
+        WriteBytes(w, m.Function);
+        w.Write(m.FunctionKey);
+        Write(w, m.Items);
+    }
+
+    private static RunChunk ReadRunChunk(BinaryReader r) =>
+        new(ReadChunkId(r), r.ReadInt32(), ReadBytes(r), r.ReadInt64(), ReadBlob(r));
+
+    private static void Write(BinaryWriter w, ChunkDone m)
+    {
+        Write(w, m.Chunk);
+        w.Write(m.Attempt);
+        Write(w, m.Results);
+        w.Write(m.Completed);
+        w.Write(m.Error is not null);
+        if (m.Error is not null)
+        {
+            w.Write(m.Error.Type);
+            w.Write(m.Error.Message);
+            w.Write(m.Error.StackTrace);
+        }
+        w.Write(m.ElapsedTicks);
+    }
+
+    private static ChunkDone ReadChunkDone(BinaryReader r)
+    {
+        var chunk = ReadChunkId(r);
+        var attempt = r.ReadInt32();
+        var results = ReadBlob(r);
+        var completed = r.ReadInt32();
+        var error = r.ReadBoolean() ? new TaskError(r.ReadString(), r.ReadString(), r.ReadString()) : null;
+        return new ChunkDone(chunk, attempt, results, completed, error, r.ReadInt64());
+    }
+
+    private static void Write(BinaryWriter w, ChunkId id)
+    {
+        w.Write(id.CallId);
+        w.Write(id.Index);
+    }
+
+    private static ChunkId ReadChunkId(BinaryReader r) => new(r.ReadInt64(), r.ReadInt32());
+
+    private static void Write(BinaryWriter w, Blob blob)
+    {
+        w.Write(blob.File is not null);
+        if (blob.File is not null)
+            w.Write(blob.File);
+        else
+            WriteBytes(w, blob.Inline);
+    }
+
+    private static Blob ReadBlob(BinaryReader r) => r.ReadBoolean() ? new Blob([], r.ReadString()) : Blob.Of(ReadBytes(r));
+
+    private static void WriteBytes(BinaryWriter w, byte[] bytes)
+    {
+        w.Write(bytes.Length);
+        w.Write(bytes);
+    }
+
+    private static byte[] ReadBytes(BinaryReader r)
+    {
+        var n = r.ReadInt32();
+        return n == 0 ? [] : r.ReadBytes(n);
+    }
+}
