@@ -43,6 +43,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     private readonly SpawnLauncher _launcher;
     private readonly ILoggerFactory? _ownedLoggerFactory;
     private readonly string? _spillFolder;
+    private readonly DataLinkListener? _dataLinks;
     private readonly object _gate = new();
     private readonly CancellationTokenSource _stopped = new();
     private volatile PoolState _state = PoolState.Running;
@@ -73,9 +74,10 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
         _spillFolder = Spill.CreateFolder();
         var address = ((ExtendedActorSystem)_system).Provider.DefaultAddress;
-        _launcher = new SpawnLauncher($"{address}/user/{Coordinator.Name}", secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize, _spillFolder,
+        _launcher = new SpawnLauncher($"{address}/user/{Coordinator.Name}", secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize, _spillFolder, _settings.DataLink,
             loggerFactory.CreateLogger("ActorPool.Launcher"));
         _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), Coordinator.Name);
+        _dataLinks = _spillFolder is null || !_settings.DataLink ? null : DataLinkListener.Start(_spillFolder, secret, _coordinator);
         _ = Task.Run(() =>
         {
             try { Payload.WarmUp(); } catch (Exception) { /* only a speed-up */ }
@@ -325,6 +327,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     {
         _launcher.Dispose();
         await _system.Terminate().ConfigureAwait(false);
+        _dataLinks?.Dispose();
         Spill.DeleteFolder(_spillFolder);
         _state = PoolState.Terminated;
         _ownedLoggerFactory?.Dispose();

@@ -92,6 +92,18 @@ public class PoolLifecycleSpec
     }
 
     [Fact]
+    public async Task With_the_data_link_off_work_and_results_must_travel_through_Akka_Remote_alone()
+    {
+        await using var pool = new Pool(new PoolOptions { Processes = 2, Config = "actorpool.dispatch.data-link = off" });
+        using var _ = new Terminating(pool);
+        Assert.Equal(Enumerable.Range(0, 500).Select(x => x * x), await pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 500), chunkSize: 1).WaitAsync(Bound));
+        Assert.Equal(42, await pool.ApplyAsync(() => 42).WaitAsync(Bound));
+        var big = Enumerable.Repeat((byte)7, 1 << 20).ToArray();
+        Assert.Equal([1 << 20], await pool.MapAsync(b => b.Length, [big]).WaitAsync(Bound));
+        Assert.False(File.Exists(Path.Combine(pool.SpillFolder!, "data.sock")));
+    }
+
+    [Fact]
     public async Task Dispose_must_drain_running_calls_and_then_end_every_worker()
     {
         var pool = new Pool(2);

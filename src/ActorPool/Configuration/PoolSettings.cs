@@ -13,6 +13,7 @@ internal sealed record PoolSettings
     public required int MaxTasksPerChild { get; init; }
     public required int MaxWindow { get; init; }
     public required int MaxChunksInFlightPerCall { get; init; }
+    public required bool DataLink { get; init; }
     public required TimeSpan WorkerStartupTimeout { get; init; }
     public required int MaxConsecutiveStartFailures { get; init; }
     public required TimeSpan WorkerShutdownTimeout { get; init; }
@@ -85,6 +86,8 @@ internal sealed record PoolSettings
         if (inFlight == 0)
             inFlight = Math.Max(64, 2 * processes * window);
 
+        var dataLink = Read(() => c.GetBoolean("dispatch.data-link"), "actorpool.dispatch.data-link");
+
         var startup = Read(() => c.GetTimeSpan("worker.startup-timeout"), "actorpool.worker.startup-timeout");
         Require(startup >= TimeSpan.FromSeconds(1) && startup <= TimeSpan.FromMinutes(10), "actorpool.worker.startup-timeout", startup, "must be between 1s and 10m");
 
@@ -106,6 +109,7 @@ internal sealed record PoolSettings
             MaxTasksPerChild = maxTasks,
             MaxWindow = window,
             MaxChunksInFlightPerCall = inFlight,
+            DataLink = dataLink,
             WorkerStartupTimeout = startup,
             MaxConsecutiveStartFailures = failures,
             WorkerShutdownTimeout = shutdown,

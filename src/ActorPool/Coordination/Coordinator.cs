@@ -61,15 +61,24 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<EndCall>(OnEndCall);
         Receive<ChunkDone>(m =>
         {
-            OnChunkDone(m);
+            OnChunkDone(m, _byRef.GetValueOrDefault(Sender));
             RequestDispatch();
         });
         Receive<ChunksDone>(m =>
         {
+            var worker = _byRef.GetValueOrDefault(Sender);
             foreach (var done in m.Results)
-                OnChunkDone(done);
+                OnChunkDone(done, worker);
             RequestDispatch();
         });
+        Receive<DataLinkOpened>(m =>
+        {
+            if (_workers.TryGetValue(m.WorkerId, out var w) && w.Link is null)
+                w.Link = m.Link;
+            else
+                m.Link.Dispose();
+        });
+        Receive<FromWorker>(OnFromWorker);
         Receive<DispatchNow>(_ =>
         {
             _dispatchRequested = false;
@@ -173,7 +182,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             _chunks.Remove(id);
         foreach (var w in call.KnownBy)
             if (_workers.TryGetValue(w, out var worker) && worker.Ref is not null)
-                worker.Ref.Tell(new ForgetCall(m.CallId));
+                Deliver(worker, new ForgetCall(m.CallId));
         ReplyWaiters();
     }
 
@@ -218,7 +227,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         {
             if (batch.Count == 0)
                 continue;
-            worker.Ref!.Tell(batch.Count == 1 ? batch[0] : new RunChunks(batch.ToArray()));
+            Deliver(worker, batch.Count == 1 ? batch[0] : new RunChunks(batch.ToArray()));
             batch.Clear();
         }
         if (_outgoing.Count > 64)
@@ -252,17 +261,48 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         return new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Call.Function.SharedKey, chunk.Items);
     }
 
-    private void OnChunkDone(ChunkDone m)
+    /// <summary>To a worker over its data link when it has one, else through Akka.Remote.</summary>
+    private static void Deliver(WorkerEntry w, object message)
     {
-        if (m.Chunk == WarmUpChunk && _byRef.TryGetValue(Sender, out var warming) && warming is { WarmingUp: true, Ready: false })
+        if (w.Link is { } link && link.TrySend(message))
+            return;
+        w.Ref?.Tell(message);
+    }
+
+    private void OnFromWorker(FromWorker m)
+    {
+        _workers.TryGetValue(m.WorkerId, out var worker);
+        switch (m.Message)
         {
-            OnWarmedUp(warming);
+            case ChunkDone done:
+                OnChunkDone(done, worker);
+                RequestDispatch();
+                break;
+            case ChunksDone batch:
+                foreach (var done in batch.Results)
+                    OnChunkDone(done, worker);
+                RequestDispatch();
+                break;
+            case WorkerReady ready:
+                OnWorkerReady(ready);
+                break;
+            case WorkerInitFailed failed:
+                OnWorkerInitFailed(failed);
+                break;
+        }
+    }
+
+    private void OnChunkDone(ChunkDone m, WorkerEntry? worker)
+    {
+        if (m.Chunk == WarmUpChunk && worker is { WarmingUp: true, Ready: false })
+        {
+            OnWarmedUp(worker);
             return;
         }
         _lastProgress = Stopwatch.GetTimestamp();
-        if (!_byRef.TryGetValue(Sender, out var worker) || !worker.Running.Remove(m.Chunk))
+        if (worker is null || !worker.Running.Remove(m.Chunk))
         {
-            _log.Debug("Dropped a result for {0} from {1}: not outstanding there.", m.Chunk, Sender.Path);
+            _log.Debug("Dropped a result for {0} from {1}: not outstanding there.", m.Chunk, worker?.Describe() ?? "a worker no longer in the pool");
             Spill.Delete(m.Results);
             return;
         }
@@ -352,12 +392,12 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         if (!_workers.TryGetValue(m.WorkerId, out var w) || w.Ref is null || w.Ready || w.WarmingUp)
             return;
         w.WarmingUp = true;
-        w.Ref.Tell(new RunChunk(WarmUpChunk, 1, WarmUpFunction, 0, WarmUpItems));
+        Deliver(w, new RunChunk(WarmUpChunk, 1, WarmUpFunction, 0, WarmUpItems));
     }
 
     private void OnWarmedUp(WorkerEntry w)
     {
-        w.Ref!.Tell(new ForgetCall(WarmUpChunk.CallId));
+        Deliver(w, new ForgetCall(WarmUpChunk.CallId));
         if (w.Retiring || _stopping)
         {
             w.Ready = true;
@@ -394,6 +434,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             return;
         // Seen as gone (by death watch, say) but perhaps still running: it must not live on unaccounted.
         _launcher.Kill(workerId);
+        w.Link?.Dispose();
         Timers.Cancel(("startup", w.Id));
         if (w.Ref is not null)
         {
@@ -460,7 +501,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         w.Retiring = true;
         _routees.Remove(w);
         if (_next > _routees.Count) _next = 0;
-        w.Ref?.Tell(Retire.Instance);
+        Deliver(w, Retire.Instance);
         _log.Debug("Worker {0} retires after {1} task(s).", w.Describe(), w.TasksDone);
         if (!_stopping && !w.External)
             LaunchWorker();
@@ -548,6 +589,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         public int? Pid { get; set; }
         public string Host { get; set; } = "127.0.0.1";
         public IActorRef? Ref { get; set; }
+        public DataLink? Link { get; set; }
         public bool Ready { get; set; }
         public bool WarmingUp { get; set; }
         public bool Retiring { get; set; }

@@ -77,3 +77,9 @@ internal sealed record WorkerExited(string WorkerId, int ExitCode, string ErrorT
 
 /// <summary>A spawned worker was not ready within actorpool.worker.startup-timeout.</summary>
 internal sealed record WorkerStartupTimedOut(string WorkerId);
+
+/// <summary>A worker connected its data link (see <see cref="DataLinkListener"/>).</summary>
+internal sealed record DataLinkOpened(string WorkerId, DataLink Link);
+
+/// <summary>A message a worker sent on its data link.</summary>
+internal sealed record FromWorker(string WorkerId, object Message);

@@ -23,12 +23,14 @@ internal sealed class SpawnLauncher : IWorkerLauncher
     private readonly bool _forwardOutput;
     private readonly int _maxFrameSize;
     private readonly string? _spillFolder;
+    private readonly bool _dataLink;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Process> _processes = new();
     private volatile bool _disposed;
 
-    public SpawnLauncher(string coordinatorPath, string secret, bool forwardOutput, int maxFrameSize, string? spillFolder, ILogger logger)
+    public SpawnLauncher(string coordinatorPath, string secret, bool forwardOutput, int maxFrameSize, string? spillFolder, bool dataLink, ILogger logger)
     {
+        _dataLink = dataLink;
         _spillFolder = spillFolder;
         _maxFrameSize = maxFrameSize;
         _coordinatorPath = coordinatorPath;
@@ -85,7 +87,8 @@ internal sealed class SpawnLauncher : IWorkerLauncher
         _processes[workerId] = process;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId, _maxFrameSize, _spillFolder);
+        var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId, _maxFrameSize, _spillFolder,
+            _spillFolder is null || !_dataLink ? null : Path.Combine(_spillFolder, Coordination.DataLinkListener.SocketName));
         try
         {
             process.StandardInput.WriteLine(JsonSerializer.Serialize(handshake, WorkerHandshake.JsonOptions));

@@ -72,6 +72,9 @@ internal sealed class Retire : IPoolMessage
     private Retire() { }
 }
 
+/// <summary>The first frame a worker sends on the pool's data link: who it is, and that it belongs to this pool.</summary>
+internal sealed record DataLinkHello(string WorkerId, string Secret);
+
 /// <summary>An exception raised by user code in a worker, carried as text so any type can travel.</summary>
 internal sealed record TaskError(string Type, string Message, string StackTrace)
 {

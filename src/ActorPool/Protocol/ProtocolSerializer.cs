@@ -83,6 +83,74 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
         }
     }
 
+    // ------------------------------------------------------------ frames of the direct data link
+
+    private enum Kind : byte { RunChunk = 1, RunChunks, ChunkDone, ChunksDone, ForgetCall, Retire, WorkerReady, WorkerInitFailed, Hello }
+
+    /// <summary>Writes one message of the data link (a kind byte, then its fields).</summary>
+    public static void WriteFrame(BinaryWriter w, object message)
+    {
+        switch (message)
+        {
+            case RunChunk m: w.Write((byte)Kind.RunChunk); Write(w, m); break;
+            case RunChunks m:
+                w.Write((byte)Kind.RunChunks);
+                w.Write(m.Chunks.Length);
+                foreach (var c in m.Chunks)
+                    Write(w, c);
+                break;
+            case ChunkDone m: w.Write((byte)Kind.ChunkDone); Write(w, m); break;
+            case ChunksDone m:
+                w.Write((byte)Kind.ChunksDone);
+                w.Write(m.Results.Length);
+                foreach (var d in m.Results)
+                    Write(w, d);
+                break;
+            case ForgetCall m: w.Write((byte)Kind.ForgetCall); w.Write(m.CallId); break;
+            case Retire: w.Write((byte)Kind.Retire); break;
+            case WorkerReady m: w.Write((byte)Kind.WorkerReady); w.Write(m.WorkerId); break;
+            case WorkerInitFailed m:
+                w.Write((byte)Kind.WorkerInitFailed);
+                w.Write(m.WorkerId);
+                w.Write(m.Error.Type);
+                w.Write(m.Error.Message);
+                w.Write(m.Error.StackTrace);
+                break;
+            case DataLinkHello m: w.Write((byte)Kind.Hello); w.Write(m.WorkerId); w.Write(m.Secret); break;
+            default: throw new ArgumentException($"The data link does not carry {message.GetType()}.", nameof(message));
+        }
+    }
+
+    /// <summary>Reads one message written by <see cref="WriteFrame"/>.</summary>
+    public static object ReadFrame(BinaryReader r)
+    {
+        switch ((Kind)r.ReadByte())
+        {
+            case Kind.RunChunk: return ReadRunChunk(r);
+            case Kind.RunChunks:
+            {
+                var chunks = new RunChunk[r.ReadInt32()];
+                for (var i = 0; i < chunks.Length; i++)
+                    chunks[i] = ReadRunChunk(r);
+                return new RunChunks(chunks);
+            }
+            case Kind.ChunkDone: return ReadChunkDone(r);
+            case Kind.ChunksDone:
+            {
+                var results = new ChunkDone[r.ReadInt32()];
+                for (var i = 0; i < results.Length; i++)
+                    results[i] = ReadChunkDone(r);
+                return new ChunksDone(results);
+            }
+            case Kind.ForgetCall: return new ForgetCall(r.ReadInt64());
+            case Kind.Retire: return Retire.Instance;
+            case Kind.WorkerReady: return new WorkerReady(r.ReadString());
+            case Kind.WorkerInitFailed: return new WorkerInitFailed(r.ReadString(), new TaskError(r.ReadString(), r.ReadString(), r.ReadString()));
+            case Kind.Hello: return new DataLinkHello(r.ReadString(), r.ReadString());
+            case var k: throw new InvalidDataException($"Unknown data link message kind {(byte)k}: the two ends run different ActorPool versions.");
+        }
+    }
+
     private static void Write(BinaryWriter w, RunChunk m)
     {
         Write(w, m.Chunk);

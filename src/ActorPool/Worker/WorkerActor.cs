@@ -40,7 +40,7 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
             Timers.Cancel("register");
             _coordinator = Sender;
             Context.Watch(_coordinator);
-            _runner = new TaskRunner(_handshake.WorkerId, Self, _coordinator, m.Initializer, _handshake.MaxFrameSize - 64 * 1024, _handshake.SpillFolder, OnRunnerRetired);
+            _runner = new TaskRunner(_handshake, Self, _coordinator, m.Initializer, OnRunnerRetired);
         });
         Receive<WorkerRejected>(m =>
         {
@@ -104,12 +104,15 @@ internal sealed class TaskRunner
     private readonly int _maxPayload;
 
     private readonly string? _spillFolder;
+    private readonly WorkerHandshake _handshake;
+    private DataLink? _link;
 
-    public TaskRunner(string workerId, IActorRef self, IActorRef coordinator, byte[] initializer, int maxPayload, string? spillFolder, Action retired)
+    public TaskRunner(WorkerHandshake handshake, IActorRef self, IActorRef coordinator, byte[] initializer, Action retired)
     {
-        _spillFolder = spillFolder;
-        _maxPayload = maxPayload;
-        _workerId = workerId;
+        _handshake = handshake;
+        _spillFolder = handshake.SpillFolder;
+        _maxPayload = handshake.MaxFrameSize - 64 * 1024;
+        _workerId = handshake.WorkerId;
         _self = self;
         _coordinator = coordinator;
         _retired = retired;
@@ -124,8 +127,53 @@ internal sealed class TaskRunner
 
     public void Stop() => _inbox.CompleteAdding();
 
+    /// <summary>To the coordinator: over the data link when there is one, else through Akka.Remote.</summary>
+    private void Send(object message)
+    {
+        if (_link is { } link)
+            link.TrySend(message); // false: the pool is gone, and this process exits with it
+        else
+            _coordinator.Tell(message, _self);
+    }
+
+    /// <summary>
+    /// Opens the data link (before anything else is sent, so readiness and every result take the same path) and
+    /// starts the thread that reads work from it. Without it the worker works through Akka.Remote alone.
+    /// </summary>
+    private void OpenDataLink()
+    {
+        if (_handshake.DataSocket is not { } path)
+            return;
+        DataLink link;
+        try
+        {
+            link = DataLink.Connect(path);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
+        {
+            return;
+        }
+        if (!link.TrySend(new DataLinkHello(_workerId, _handshake.Secret)))
+            return;
+        _link = link;
+        new Thread(() =>
+        {
+            while (link.Receive() is { } message)
+            {
+                if (message is RunChunks batch)
+                    foreach (var run in batch.Chunks)
+                        Enqueue(run);
+                else
+                    Enqueue(message);
+            }
+            // The pool closed the link or is gone: nothing more will come, and nobody would read results.
+            _retired();
+        }) { IsBackground = true, Name = "actorpool-data-link" }.Start();
+    }
+
     private void Loop(byte[] initializer)
     {
+        OpenDataLink();
         if (initializer.Length > 0)
         {
             try
@@ -134,11 +182,11 @@ internal sealed class TaskRunner
             }
             catch (Exception e)
             {
-                _coordinator.Tell(new WorkerInitFailed(_workerId, TaskError.From(e)), _self);
+                Send(new WorkerInitFailed(_workerId, TaskError.From(e)));
                 return;
             }
         }
-        _coordinator.Tell(new WorkerReady(_workerId), _self);
+        Send(new WorkerReady(_workerId));
 
         foreach (var message in _inbox.GetConsumingEnumerable())
         {
@@ -196,7 +244,7 @@ internal sealed class TaskRunner
         _flushArmed = false;
         if (_done.Count == 0)
             return;
-        _coordinator.Tell(_done.Count == 1 ? _done[0] : new ChunksDone(_done.ToArray()), _self);
+        Send(_done.Count == 1 ? _done[0] : new ChunksDone(_done.ToArray()));
         _done.Clear();
     }
 

@@ -5,9 +5,11 @@ namespace ActorPool.Worker;
 
 /// <summary>
 /// What a spawned worker reads from its standard input before anything else (one JSON line). <see cref="SpillFolder"/>
-/// is where large results go as files (absent: everything travels inline).
+/// is where large results go as files (absent: everything travels inline); <see cref="DataSocket"/> is the pool's data
+/// link (absent, or not reachable: work and results travel through Akka.Remote).
 /// </summary>
-internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid, int MaxFrameSize, string? SpillFolder = null)
+internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid, int MaxFrameSize,
+    string? SpillFolder = null, string? DataSocket = null)
 {
     public static readonly JsonSerializerOptions JsonOptions = new()
     {

@@ -18,6 +18,7 @@ public class PoolSettingsSpec
         Assert.Equal(0, s.MaxTasksPerChild);
         Assert.Equal(256, s.MaxWindow);
         Assert.Equal(Math.Max(64, 2 * s.Processes * 256), s.MaxChunksInFlightPerCall);
+        Assert.True(s.DataLink);
         Assert.Equal(TimeSpan.FromSeconds(60), s.WorkerStartupTimeout);
         Assert.Equal(3, s.MaxConsecutiveStartFailures);
         Assert.Equal(TimeSpan.FromSeconds(5), s.WorkerShutdownTimeout);

@@ -1,0 +1,109 @@
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using ActorPool.Protocol;
+using Akka.Actor;
+
+namespace ActorPool.Coordination;
+
+/// <summary>
+/// The caller's end of the data links: a Unix domain socket in the pool's private folder. A worker connects after
+/// its registration was accepted and proves it belongs to the pool with the pool's secret; from then on its
+/// messages reach the coordinator as <see cref="FromWorker"/>, in order, one reading thread per link.
+/// </summary>
+internal sealed class DataLinkListener : IDisposable
+{
+    public const string SocketName = "data.sock";
+
+    private readonly Socket _listener;
+    private readonly byte[] _secret;
+    private readonly IActorRef _coordinator;
+    private readonly List<DataLink> _links = [];
+    private volatile bool _disposed;
+
+    private DataLinkListener(Socket listener, string secret, IActorRef coordinator)
+    {
+        _listener = listener;
+        _secret = Encoding.UTF8.GetBytes(secret);
+        _coordinator = coordinator;
+        new Thread(AcceptLoop) { IsBackground = true, Name = "actorpool-data-accept" }.Start();
+    }
+
+    /// <summary>Listens at <c>folder/data.sock</c>; null when the system has no Unix domain sockets.</summary>
+    public static DataLinkListener? Start(string folder, string secret, IActorRef coordinator)
+    {
+        if (!Socket.OSSupportsUnixDomainSockets)
+            return null;
+        var path = Path.Combine(folder, SocketName);
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Bind(new UnixDomainSocketEndPoint(path));
+            socket.Listen(64);
+            return new DataLinkListener(socket, secret, coordinator);
+        }
+        catch (SocketException)
+        {
+            socket.Dispose();
+            return null;
+        }
+    }
+
+    private void AcceptLoop()
+    {
+        while (!_disposed)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = _listener.Accept();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+            var link = DataLink.Accepted(accepted);
+            lock (_links)
+            {
+                if (_disposed)
+                {
+                    link.Dispose();
+                    return;
+                }
+                _links.Add(link);
+            }
+            new Thread(() => ReadLoop(link)) { IsBackground = true, Name = "actorpool-data-link" }.Start();
+        }
+    }
+
+    private void ReadLoop(DataLink link)
+    {
+        try
+        {
+            if (link.Receive() is not DataLinkHello hello ||
+                !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(hello.Secret), _secret))
+                return; // not one of this pool's workers
+            _coordinator.Tell(new DataLinkOpened(hello.WorkerId, link));
+            while (link.Receive() is { } message)
+                _coordinator.Tell(new FromWorker(hello.WorkerId, message));
+        }
+        finally
+        {
+            link.Dispose();
+            lock (_links)
+                _links.Remove(link);
+        }
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        _listener.Dispose();
+        lock (_links)
+        {
+            foreach (var link in _links)
+                link.Dispose();
+            _links.Clear();
+        }
+    }
+}

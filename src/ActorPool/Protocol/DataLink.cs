@@ -1,0 +1,113 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using System.Text;
+
+namespace ActorPool.Protocol;
+
+/// <summary>
+/// A direct connection between a coordinator and a worker on the same host (a Unix domain socket in the pool's
+/// private folder) that carries the per-chunk messages: work, results, readiness. It skips the actor transport's
+/// several thread hops per message; registration, death watch and everything else stay on Akka.Remote. Frames are
+/// a 4-byte length and a message written by <see cref="ProtocolSerializer.WriteFrame"/>.
+/// </summary>
+internal sealed class DataLink : IDisposable
+{
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly BufferedStream _input;
+    private readonly Lock _sendLock = new();
+    private readonly MemoryStream _buffer = new();
+    private readonly BinaryWriter _writer;
+    private volatile bool _closed;
+
+    private DataLink(Socket socket)
+    {
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        _input = new BufferedStream(_stream, 1 << 16);
+        _writer = new BinaryWriter(_buffer, Encoding.UTF8, leaveOpen: true);
+    }
+
+    public static DataLink Accepted(Socket socket) => new(socket);
+
+    /// <summary>Connects to a pool's data socket.</summary>
+    public static DataLink Connect(string path)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(path));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return new DataLink(socket);
+    }
+
+    public bool IsClosed => _closed;
+
+    /// <summary>Sends one message; false when the link is closed (the other end is gone).</summary>
+    public bool TrySend(object message)
+    {
+        lock (_sendLock)
+        {
+            if (_closed)
+                return false;
+            try
+            {
+                _buffer.SetLength(4);
+                _buffer.Position = 4;
+                ProtocolSerializer.WriteFrame(_writer, message);
+                _writer.Flush();
+                var frame = _buffer.GetBuffer().AsSpan(0, (int)_buffer.Length);
+                BinaryPrimitives.WriteInt32LittleEndian(frame, frame.Length - 4);
+                _stream.Write(frame);
+                if (_buffer.Capacity > 1 << 20)
+                    _buffer.Capacity = 1 << 12; // do not keep a large batch's buffer
+                return true;
+            }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+            {
+                Dispose();
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Blocks for the next message; null when the link is closed.</summary>
+    public object? Receive()
+    {
+        try
+        {
+            Span<byte> header = stackalloc byte[4];
+            _input.ReadExactly(header);
+            var length = BinaryPrimitives.ReadInt32LittleEndian(header);
+            if (length <= 0)
+                throw new InvalidDataException($"Bad data link frame length {length}.");
+            var body = new byte[length];
+            _input.ReadExactly(body);
+            using var reader = new BinaryReader(new MemoryStream(body, writable: false), Encoding.UTF8);
+            return ProtocolSerializer.ReadFrame(reader);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or EndOfStreamException)
+        {
+            Dispose();
+            return null;
+        }
+    }
+
+    public void Dispose()
+    {
+        _closed = true;
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+        _stream.Dispose();
+    }
+}

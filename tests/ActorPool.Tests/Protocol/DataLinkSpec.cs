@@ -1,0 +1,58 @@
+using ActorPool.Coordination;
+using ActorPool.Execution;
+using ActorPool.Protocol;
+using Xunit;
+
+namespace ActorPool.Tests.Protocol;
+
+/// <summary>The data link over a real Unix domain socket, with a probe as the coordinator.</summary>
+public sealed class DataLinkSpec : Akka.TestKit.Xunit2.TestKit, IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("actorpool-link-spec-").FullName;
+
+    void IDisposable.Dispose()
+    {
+        Directory.Delete(_folder, recursive: true);
+        base.Dispose();
+    }
+
+    [Fact]
+    public void A_worker_holding_the_secret_must_reach_the_coordinator_and_take_work_in_order()
+    {
+        var coordinator = CreateTestProbe();
+        using var listener = DataLinkListener.Start(_folder, "s3cret", coordinator.Ref)!;
+        using var worker = DataLink.Connect(Path.Combine(_folder, DataLinkListener.SocketName));
+        Assert.True(worker.TrySend(new DataLinkHello("w1", "s3cret")));
+        var opened = coordinator.ExpectMsg<DataLinkOpened>();
+        Assert.Equal("w1", opened.WorkerId);
+
+        worker.TrySend(new WorkerReady("w1"));
+        worker.TrySend(new ChunksDone([new ChunkDone(new ChunkId(5, 0), 1, Blob.Of([1, 2]), -1, null, 3), new ChunkDone(new ChunkId(5, 1), 1, new Blob([], "/x"), 0, new TaskError("T", "m", "s"), 4)]));
+        Assert.Equal(new WorkerReady("w1"), coordinator.ExpectMsg<FromWorker>().Message);
+        var batch = (ChunksDone)coordinator.ExpectMsg<FromWorker>().Message;
+        Assert.Equal([new ChunkId(5, 0), new ChunkId(5, 1)], batch.Results.Select(r => r.Chunk));
+        Assert.Equal([1, 2], batch.Results[0].Results.Inline);
+        Assert.Equal("/x", batch.Results[1].Results.File);
+        Assert.Equal("m", batch.Results[1].Error!.Message);
+
+        Assert.True(opened.Link.TrySend(new RunChunks([new RunChunk(new ChunkId(6, 0), 1, [9], 77, Blob.Of([3]))])));
+        Assert.True(opened.Link.TrySend(new ForgetCall(6)));
+        Assert.True(opened.Link.TrySend(Retire.Instance));
+        var run = Assert.IsType<RunChunks>(worker.Receive()).Chunks.Single();
+        Assert.Equal((new ChunkId(6, 0), 77L, (byte)9), (run.Chunk, run.FunctionKey, run.Function[0]));
+        Assert.Equal(new ForgetCall(6), worker.Receive());
+        Assert.Same(Retire.Instance, worker.Receive());
+    }
+
+    [Fact]
+    public void A_connection_without_the_secret_must_be_closed_unheard()
+    {
+        var coordinator = CreateTestProbe();
+        using var listener = DataLinkListener.Start(_folder, "s3cret", coordinator.Ref)!;
+        using var stranger = DataLink.Connect(Path.Combine(_folder, DataLinkListener.SocketName));
+        stranger.TrySend(new DataLinkHello("w1", "guess"));
+        stranger.TrySend(new WorkerReady("w1"));
+        Assert.Null(stranger.Receive()); // closed by the pool
+        coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+    }
+}
