@@ -71,13 +71,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
                 OnChunkDone(done, worker);
             RequestDispatch();
         });
-        Receive<DataLinkOpened>(m =>
-        {
-            if (_workers.TryGetValue(m.WorkerId, out var w) && w.Link is null)
-                w.Link = m.Link;
-            else
-                m.Link.Dispose();
-        });
+        Receive<DataLinkOpened>(OnDataLinkOpened);
         Receive<FromWorker>(OnFromWorker);
         Receive<DispatchNow>(_ =>
         {
@@ -269,6 +263,28 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         w.Ref?.Tell(message);
     }
 
+    /// <summary>
+    /// A spawned worker connects its data link as soon as its process runs, before its ActorSystem is up: it is
+    /// accepted (and given the initializer) over the link, so it can be ready while its Akka.Remote registration,
+    /// which brings death watch, completes in the background.
+    /// </summary>
+    private void OnDataLinkOpened(DataLinkOpened m)
+    {
+        if (!_workers.TryGetValue(m.WorkerId, out var w) || w.Link is not null)
+        {
+            m.Link.Dispose();
+            return;
+        }
+        if (_stopping || _brokenReason is not null)
+        {
+            m.Link.TrySend(new WorkerRejected(_stopping ? "the pool is shutting down" : _brokenReason!));
+            m.Link.Dispose();
+            return;
+        }
+        w.Link = m.Link;
+        m.Link.TrySend(new WorkerAccepted(_initializer));
+    }
+
     private void OnFromWorker(FromWorker m)
     {
         _workers.TryGetValue(m.WorkerId, out var worker);
@@ -389,7 +405,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void OnWorkerReady(WorkerReady m)
     {
-        if (!_workers.TryGetValue(m.WorkerId, out var w) || w.Ref is null || w.Ready || w.WarmingUp)
+        if (!_workers.TryGetValue(m.WorkerId, out var w) || (w.Ref is null && w.Link is null) || w.Ready || w.WarmingUp)
             return;
         w.WarmingUp = true;
         Deliver(w, new RunChunk(WarmUpChunk, 1, WarmUpFunction, 0, WarmUpItems));

@@ -85,7 +85,7 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
 
     // ------------------------------------------------------------ frames of the direct data link
 
-    private enum Kind : byte { RunChunk = 1, RunChunks, ChunkDone, ChunksDone, ForgetCall, Retire, WorkerReady, WorkerInitFailed, Hello }
+    private enum Kind : byte { RunChunk = 1, RunChunks, ChunkDone, ChunksDone, ForgetCall, Retire, WorkerReady, WorkerInitFailed, Hello, Accepted, Rejected }
 
     /// <summary>Writes one message of the data link (a kind byte, then its fields).</summary>
     public static void WriteFrame(BinaryWriter w, object message)
@@ -117,6 +117,8 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
                 w.Write(m.Error.StackTrace);
                 break;
             case DataLinkHello m: w.Write((byte)Kind.Hello); w.Write(m.WorkerId); w.Write(m.Secret); break;
+            case WorkerAccepted m: w.Write((byte)Kind.Accepted); WriteBytes(w, m.Initializer); break;
+            case WorkerRejected m: w.Write((byte)Kind.Rejected); w.Write(m.Reason); break;
             default: throw new ArgumentException($"The data link does not carry {message.GetType()}.", nameof(message));
         }
     }
@@ -147,6 +149,8 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
             case Kind.WorkerReady: return new WorkerReady(r.ReadString());
             case Kind.WorkerInitFailed: return new WorkerInitFailed(r.ReadString(), new TaskError(r.ReadString(), r.ReadString(), r.ReadString()));
             case Kind.Hello: return new DataLinkHello(r.ReadString(), r.ReadString());
+            case Kind.Accepted: return new WorkerAccepted(ReadBytes(r));
+            case Kind.Rejected: return new WorkerRejected(r.ReadString());
             case var k: throw new InvalidDataException($"Unknown data link message kind {(byte)k}: the two ends run different ActorPool versions.");
         }
     }

@@ -26,21 +26,26 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
         private TryRegister() { }
     }
 
-    public WorkerActor(WorkerHandshake handshake, WorkerNode.ExitCode exit)
+    /// <summary>
+    /// <paramref name="linked"/> is the runner already working over the pool's data link, if there is one: this actor
+    /// then only registers (for death watch both ways) and passes on what comes through Akka.Remote.
+    /// </summary>
+    public WorkerActor(WorkerHandshake handshake, WorkerNode.ExitCode exit, TaskRunner? linked)
     {
         _system = Context.System;
         _handshake = handshake;
         _exit = exit;
+        _runner = linked;
 
         Receive<TryRegister>(_ => Register());
         Receive<WorkerAccepted>(m =>
         {
-            if (_runner is not null)
+            if (_coordinator is not null)
                 return;
             Timers.Cancel("register");
             _coordinator = Sender;
             Context.Watch(_coordinator);
-            _runner = new TaskRunner(_handshake, Self, _coordinator, m.Initializer, OnRunnerRetired);
+            _runner ??= new TaskRunner(_handshake, Self, _coordinator, m.Initializer, OnRunnerRetired);
         });
         Receive<WorkerRejected>(m =>
         {
@@ -94,8 +99,8 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
 internal sealed class TaskRunner
 {
     private readonly string _workerId;
-    private readonly IActorRef _self;
-    private readonly IActorRef _coordinator;
+    private readonly IActorRef? _self;
+    private readonly IActorRef? _coordinator;
     private readonly BlockingCollection<object> _inbox = new();
     private readonly Dictionary<long, TaskFunction> _functions = new();
     private readonly Dictionary<long, TaskFunction> _shared = new();
@@ -116,7 +121,44 @@ internal sealed class TaskRunner
         _self = self;
         _coordinator = coordinator;
         _retired = retired;
+        _rejected = _ => { };
         new Thread(() => Loop(initializer)) { IsBackground = true, Name = "actorpool-task-runner" }.Start();
+    }
+
+    /// <summary>
+    /// A runner on the pool's data link, started before the worker's ActorSystem: it is accepted, gets the
+    /// initializer and all its work over the link.
+    /// </summary>
+    public TaskRunner(WorkerHandshake handshake, DataLink link, Action retired, Action<string> rejected)
+    {
+        _handshake = handshake;
+        _spillFolder = handshake.SpillFolder;
+        _maxPayload = handshake.MaxFrameSize - 64 * 1024;
+        _workerId = handshake.WorkerId;
+        _link = link;
+        _retired = retired;
+        _rejected = rejected;
+        new Thread(() => Loop(null)) { IsBackground = true, Name = "actorpool-task-runner" }.Start();
+    }
+
+    private readonly Action<string> _rejected;
+
+    /// <summary>Connects to the pool's data link and says who this worker is; null when there is none to reach.</summary>
+    public static DataLink? Connect(WorkerHandshake handshake)
+    {
+        if (handshake.DataSocket is not { } path)
+            return null;
+        try
+        {
+            var link = DataLink.Connect(path);
+            if (link.TrySend(new DataLinkHello(handshake.WorkerId, handshake.Secret)))
+                return link;
+            link.Dispose();
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
+        {
+        }
+        return null;
     }
 
     public void Enqueue(object message)
@@ -133,48 +175,43 @@ internal sealed class TaskRunner
         if (_link is { } link)
             link.TrySend(message); // false: the pool is gone, and this process exits with it
         else
-            _coordinator.Tell(message, _self);
+            _coordinator!.Tell(message, _self);
     }
 
-    /// <summary>
-    /// Opens the data link (before anything else is sent, so readiness and every result take the same path) and
-    /// starts the thread that reads work from it. Without it the worker works through Akka.Remote alone.
-    /// </summary>
-    private void OpenDataLink()
+    /// <summary>Reads work from the data link until it closes (the pool closed it, or is gone).</summary>
+    private void ReadLink(DataLink link)
     {
-        if (_handshake.DataSocket is not { } path)
-            return;
-        DataLink link;
-        try
+        while (link.Receive() is { } message)
         {
-            link = DataLink.Connect(path);
+            if (message is RunChunks batch)
+                foreach (var run in batch.Chunks)
+                    Enqueue(run);
+            else
+                Enqueue(message);
         }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
+        // Nothing more will come, and nobody would read results.
+        _retired();
+    }
+
+    private void Loop(byte[]? initializer)
+    {
+        if (_link is { } link)
         {
-            return;
-        }
-        if (!link.TrySend(new DataLinkHello(_workerId, _handshake.Secret)))
-            return;
-        _link = link;
-        new Thread(() =>
-        {
-            while (link.Receive() is { } message)
+            switch (link.Receive())
             {
-                if (message is RunChunks batch)
-                    foreach (var run in batch.Chunks)
-                        Enqueue(run);
-                else
-                    Enqueue(message);
+                case WorkerAccepted accepted:
+                    initializer = accepted.Initializer;
+                    break;
+                case WorkerRejected rejected:
+                    _rejected(rejected.Reason);
+                    return;
+                default:
+                    _retired(); // the pool is gone
+                    return;
             }
-            // The pool closed the link or is gone: nothing more will come, and nobody would read results.
-            _retired();
-        }) { IsBackground = true, Name = "actorpool-data-link" }.Start();
-    }
-
-    private void Loop(byte[] initializer)
-    {
-        OpenDataLink();
-        if (initializer.Length > 0)
+            new Thread(() => ReadLink(link)) { IsBackground = true, Name = "actorpool-data-link" }.Start();
+        }
+        if (initializer!.Length > 0)
         {
             try
             {

@@ -25,9 +25,27 @@ internal static class WorkerNode
         var frame = handshake.MaxFrameSize > 0 ? handshake.MaxFrameSize : 128000;
         var config = ConfigurationFactory.ParseString($"akka.remote.dot-netty.tcp.maximum-frame-size = {frame}b")
             .WithFallback(WorkerConfig).WithFallback(PoolSettings.Reference);
-        var system = ActorSystem.Create("actorpool-worker", config);
         var exit = new ExitCode();
-        system.ActorOf(Props.Create(() => new WorkerActor(handshake, exit)), "worker");
+
+        // With a data link the worker is accepted and takes work over it at once; its ActorSystem (a few hundred
+        // milliseconds to start) and Akka.Remote registration follow, off the path to the first result.
+        var started = new TaskCompletionSource<ActorSystem>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Stop(int code)
+        {
+            exit.Set(code);
+            started.Task.ContinueWith(static t => t.Result.Terminate(), TaskScheduler.Default);
+        }
+        var linked = TaskRunner.Connect(handshake) is { } link
+            ? new TaskRunner(handshake, link, () => Stop(WorkerProgram.ExitOk), reason =>
+            {
+                Console.Error.WriteLine($"ActorPool worker {handshake.WorkerId}: the pool refused it: {reason}");
+                Stop(WorkerProgram.ExitRejected);
+            })
+            : null;
+
+        var system = ActorSystem.Create("actorpool-worker", config);
+        started.SetResult(system);
+        system.ActorOf(Props.Create(() => new WorkerActor(handshake, exit, linked)), "worker");
 
         var stdin = new Thread(() =>
         {
