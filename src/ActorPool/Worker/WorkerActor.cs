@@ -143,6 +143,11 @@ internal sealed class TaskRunner
 
     private readonly Action<string> _rejected;
 
+    /// <summary>Completes when the first chunk (the pool's warm-up) has run, or the runner has stopped.</summary>
+    public Task FirstChunkDone => _firstChunk.Task;
+
+    private readonly TaskCompletionSource _firstChunk = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Connects to the pool's data link and says who this worker is; null when there is none to reach.</summary>
     public static DataLink? Connect(WorkerHandshake handshake)
     {
@@ -195,6 +200,18 @@ internal sealed class TaskRunner
 
     private void Loop(byte[]? initializer)
     {
+        try
+        {
+            LoopCore(initializer);
+        }
+        finally
+        {
+            _firstChunk.TrySetResult();
+        }
+    }
+
+    private void LoopCore(byte[]? initializer)
+    {
         if (_link is { } link)
         {
             switch (link.Receive())
@@ -231,6 +248,7 @@ internal sealed class TaskRunner
             {
                 case RunChunk run:
                     Completed(Run(run));
+                    _firstChunk.TrySetResult();
                     break;
                 case ForgetCall forget:
                     _functions.Remove(forget.CallId);

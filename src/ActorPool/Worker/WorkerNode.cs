@@ -43,6 +43,9 @@ internal static class WorkerNode
             })
             : null;
 
+        // Two workers starting on two cores: let the linked one reach its first result before the ActorSystem
+        // takes the CPU (bounded, so a slow initializer does not hold back death watch for long).
+        linked?.FirstChunkDone.Wait(TimeSpan.FromSeconds(2));
         var system = ActorSystem.Create("actorpool-worker", config);
         started.SetResult(system);
         system.ActorOf(Props.Create(() => new WorkerActor(handshake, exit, linked)), "worker");
