@@ -87,6 +87,9 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     /// <summary>Number of worker processes the pool keeps running.</summary>
     public int Processes => _settings.Processes;
 
+    /// <summary>The coordinator's view of the pool right now (tests look inside).</summary>
+    internal Task<PoolStatus> StatusAsync() => _coordinator.Ask<PoolStatus>(GetStatus.Instance, TimeSpan.FromSeconds(10));
+
     /// <summary>Where large arguments and results go as files while in flight (tests look inside).</summary>
     internal string? SpillFolder => _spillFolder;
 

@@ -165,4 +165,19 @@ public class PoolApiSpec(PoolFixture fixture) : IClassFixture<PoolFixture>
         var left = Directory.EnumerateFileSystemEntries(Pool.SpillFolder!).Select(Path.GetFileName).ToList();
         Assert.Equal(["data.sock"], left); // the data link's socket, and no payload file
     }
+
+    [Fact]
+    public async Task Workers_working_over_their_data_link_must_also_register_through_Akka_Remote()
+    {
+        await Pool.WaitForWorkersAsync().WaitAsync(Bound);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        var status = await Pool.StatusAsync();
+        while (status.RegisteredWorkers < Pool.Processes && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+            status = await Pool.StatusAsync();
+        }
+        Assert.Equal(Pool.Processes, status.RegisteredWorkers);
+        Assert.Equal(Pool.Processes, status.ReadyWorkers);
+    }
 }

@@ -93,6 +93,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         });
 
         Receive<WaitForWorkers>(_ => { _readyWaiters.Add(Sender); ReplyWaiters(); });
+        Receive<GetStatus>(_ => Sender.Tell(Status()));
         Receive<WaitForIdle>(_ =>
         {
             _idleWaiters.Add(Sender);
@@ -131,7 +132,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     }
 
     private PoolStatus Status() =>
-        new(_routees.Count, _workers.Count, _calls.Count, _brokenReason);
+        new(_routees.Count, _workers.Count, _calls.Count, _brokenReason, _byRef.Count);
 
     // ------------------------------------------------------------------ calls
 

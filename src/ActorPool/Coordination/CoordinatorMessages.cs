@@ -61,8 +61,18 @@ internal sealed class TerminateWorkers
     private TerminateWorkers() { }
 }
 
-/// <summary>A snapshot of the pool for waiters.</summary>
-internal sealed record PoolStatus(int ReadyWorkers, int LiveWorkers, int ActiveCalls, string? BrokenReason);
+/// <summary>Reply <see cref="PoolStatus"/> at once.</summary>
+internal sealed class GetStatus
+{
+    public static GetStatus Instance { get; } = new();
+    private GetStatus() { }
+}
+
+/// <summary>
+/// A snapshot of the pool for waiters. <see cref="RegisteredWorkers"/>: workers registered through Akka.Remote (and
+/// death-watched), which a spawned worker does in the background once it works over its data link.
+/// </summary>
+internal sealed record PoolStatus(int ReadyWorkers, int LiveWorkers, int ActiveCalls, string? BrokenReason, int RegisteredWorkers = 0);
 
 // ---------------------------------------------------------------- launcher -> coordinator
 
