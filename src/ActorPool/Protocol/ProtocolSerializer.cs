@@ -30,27 +30,9 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
         using var stream = new MemoryStream();
         using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
         {
-            switch (obj)
-            {
-                case RunChunk m:
-                    Write(w, m);
-                    break;
-                case RunChunks m:
-                    w.Write(m.Chunks.Length);
-                    foreach (var c in m.Chunks)
-                        Write(w, c);
-                    break;
-                case ChunkDone m:
-                    Write(w, m);
-                    break;
-                case ChunksDone m:
-                    w.Write(m.Results.Length);
-                    foreach (var d in m.Results)
-                        Write(w, d);
-                    break;
-                default:
-                    throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize a {obj.GetType()}.", nameof(obj));
-            }
+            if (obj is not (RunChunk or RunChunks or ChunkDone or ChunksDone))
+                throw new ArgumentException($"{nameof(ProtocolSerializer)} cannot serialize a {obj.GetType()}.", nameof(obj));
+            WriteWork(w, obj);
         }
         return stream.ToArray();
     }
@@ -58,29 +40,54 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
     public override object FromBinary(byte[] bytes, string manifest)
     {
         using var r = new BinaryReader(new MemoryStream(bytes, writable: false), Encoding.UTF8);
-        switch (manifest)
+        return manifest switch
         {
-            case RunChunkManifest:
-                return ReadRunChunk(r);
-            case RunChunksManifest:
-            {
-                var chunks = new RunChunk[r.ReadInt32()];
-                for (var i = 0; i < chunks.Length; i++)
-                    chunks[i] = ReadRunChunk(r);
-                return new RunChunks(chunks);
-            }
-            case ChunkDoneManifest:
-                return ReadChunkDone(r);
-            case ChunksDoneManifest:
-            {
-                var results = new ChunkDone[r.ReadInt32()];
-                for (var i = 0; i < results.Length; i++)
-                    results[i] = ReadChunkDone(r);
-                return new ChunksDone(results);
-            }
-            default:
-                throw new System.Runtime.Serialization.SerializationException($"Unknown ActorPool message manifest '{manifest}': the two ends run different ActorPool versions.");
+            RunChunkManifest => ReadRunChunk(r),
+            RunChunksManifest => ReadRunChunks(r),
+            ChunkDoneManifest => ReadChunkDone(r),
+            ChunksDoneManifest => ReadChunksDone(r),
+            _ => throw new System.Runtime.Serialization.SerializationException(
+                $"Unknown ActorPool message manifest '{manifest}': the two ends run different ActorPool versions."),
+        };
+    }
+
+    /// <summary>The fields of a work or result message (the same through Akka.Remote and on the data link).</summary>
+    private static void WriteWork(BinaryWriter w, object message)
+    {
+        switch (message)
+        {
+            case RunChunk m:
+                Write(w, m);
+                break;
+            case RunChunks m:
+                WriteAll(w, m.Chunks, Write);
+                break;
+            case ChunkDone m:
+                Write(w, m);
+                break;
+            case ChunksDone m:
+                WriteAll(w, m.Results, Write);
+                break;
         }
+    }
+
+    private static RunChunks ReadRunChunks(BinaryReader r) => new(ReadAll(r, ReadRunChunk));
+
+    private static ChunksDone ReadChunksDone(BinaryReader r) => new(ReadAll(r, ReadChunkDone));
+
+    private static void WriteAll<T>(BinaryWriter w, T[] items, Action<BinaryWriter, T> write)
+    {
+        w.Write(items.Length);
+        foreach (var item in items)
+            write(w, item);
+    }
+
+    private static T[] ReadAll<T>(BinaryReader r, Func<BinaryReader, T> read)
+    {
+        var items = new T[r.ReadInt32()];
+        for (var i = 0; i < items.Length; i++)
+            items[i] = read(r);
+        return items;
     }
 
     // ------------------------------------------------------------ frames of the direct data link
@@ -92,20 +99,10 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
     {
         switch (message)
         {
-            case RunChunk m: w.Write((byte)Kind.RunChunk); Write(w, m); break;
-            case RunChunks m:
-                w.Write((byte)Kind.RunChunks);
-                w.Write(m.Chunks.Length);
-                foreach (var c in m.Chunks)
-                    Write(w, c);
-                break;
-            case ChunkDone m: w.Write((byte)Kind.ChunkDone); Write(w, m); break;
-            case ChunksDone m:
-                w.Write((byte)Kind.ChunksDone);
-                w.Write(m.Results.Length);
-                foreach (var d in m.Results)
-                    Write(w, d);
-                break;
+            case RunChunk: w.Write((byte)Kind.RunChunk); WriteWork(w, message); break;
+            case RunChunks: w.Write((byte)Kind.RunChunks); WriteWork(w, message); break;
+            case ChunkDone: w.Write((byte)Kind.ChunkDone); WriteWork(w, message); break;
+            case ChunksDone: w.Write((byte)Kind.ChunksDone); WriteWork(w, message); break;
             case ForgetCall m: w.Write((byte)Kind.ForgetCall); w.Write(m.CallId); break;
             case Retire: w.Write((byte)Kind.Retire); break;
             case WorkerReady m: w.Write((byte)Kind.WorkerReady); w.Write(m.WorkerId); break;
@@ -129,21 +126,9 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
         switch ((Kind)r.ReadByte())
         {
             case Kind.RunChunk: return ReadRunChunk(r);
-            case Kind.RunChunks:
-            {
-                var chunks = new RunChunk[r.ReadInt32()];
-                for (var i = 0; i < chunks.Length; i++)
-                    chunks[i] = ReadRunChunk(r);
-                return new RunChunks(chunks);
-            }
+            case Kind.RunChunks: return ReadRunChunks(r);
             case Kind.ChunkDone: return ReadChunkDone(r);
-            case Kind.ChunksDone:
-            {
-                var results = new ChunkDone[r.ReadInt32()];
-                for (var i = 0; i < results.Length; i++)
-                    results[i] = ReadChunkDone(r);
-                return new ChunksDone(results);
-            }
+            case Kind.ChunksDone: return ReadChunksDone(r);
             case Kind.ForgetCall: return new ForgetCall(r.ReadInt64());
             case Kind.Retire: return Retire.Instance;
             case Kind.WorkerReady: return new WorkerReady(r.ReadString());

@@ -112,16 +112,12 @@ internal sealed class TaskRunner
     private readonly WorkerHandshake _handshake;
     private DataLink? _link;
 
+    /// <summary>A runner for a worker registered through Akka.Remote, which sends its results the same way.</summary>
     public TaskRunner(WorkerHandshake handshake, IActorRef self, IActorRef coordinator, byte[] initializer, Action retired)
+        : this(handshake, retired, _ => { }, link: null)
     {
-        _handshake = handshake;
-        _spillFolder = handshake.SpillFolder;
-        _maxPayload = handshake.MaxFrameSize - 64 * 1024;
-        _workerId = handshake.WorkerId;
         _self = self;
         _coordinator = coordinator;
-        _retired = retired;
-        _rejected = _ => { };
         new Thread(() => Loop(initializer)) { IsBackground = true, Name = "actorpool-task-runner" }.Start();
     }
 
@@ -130,6 +126,12 @@ internal sealed class TaskRunner
     /// initializer and all its work over the link.
     /// </summary>
     public TaskRunner(WorkerHandshake handshake, DataLink link, Action retired, Action<string> rejected)
+        : this(handshake, retired, rejected, link)
+    {
+        new Thread(() => Loop(null)) { IsBackground = true, Name = "actorpool-task-runner" }.Start();
+    }
+
+    private TaskRunner(WorkerHandshake handshake, Action retired, Action<string> rejected, DataLink? link)
     {
         _handshake = handshake;
         _spillFolder = handshake.SpillFolder;
@@ -138,7 +140,6 @@ internal sealed class TaskRunner
         _link = link;
         _retired = retired;
         _rejected = rejected;
-        new Thread(() => Loop(null)) { IsBackground = true, Name = "actorpool-task-runner" }.Start();
     }
 
     private readonly Action<string> _rejected;
