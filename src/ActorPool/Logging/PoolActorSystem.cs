@@ -16,13 +16,15 @@ internal static class PoolActorSystem
 
     public static ActorSystem Create(string name, Config config, ILoggerFactory loggerFactory)
     {
-        // Akka filters before the bridge does: log at the most detailed level the application listens to (also
-        // what Akka's fallback console logger uses while the system shuts down).
+        // Akka filters before the bridge does: log at the most detailed level the application listens to. Akka's
+        // fallback console logger, which takes over while the system starts and stops, stays silent: what it
+        // would print then is remoting noise about workers that have just exited (as under load, when their
+        // disassociation is handled after the bridge has stopped).
         var probe = loggerFactory.CreateLogger("Akka");
         var level = probe.IsEnabled(LogLevel.Debug) ? "DEBUG"
             : probe.IsEnabled(LogLevel.Information) ? "INFO"
             : probe.IsEnabled(LogLevel.Warning) ? "WARNING" : "ERROR";
-        var levels = ConfigurationFactory.ParseString($"akka.loglevel = {level}\nakka.stdout-loglevel = {level}");
+        var levels = ConfigurationFactory.ParseString($"akka.loglevel = {level}\nakka.stdout-loglevel = OFF");
         var setup = BootstrapSetup.Create()
             .WithConfig(levels.WithFallback(LoggingConfig).WithFallback(config))
             .And(new LoggerFactorySetup(new ExpectedEventsAsDebug(loggerFactory)));
