@@ -92,6 +92,31 @@ public class PoolLifecycleSpec
     }
 
     [Fact]
+    public async Task A_forkserver_pool_must_take_workers_started_before_it_and_run_the_same_calls()
+    {
+        var options = new PoolOptions { Processes = 2, StartMethod = "forkserver" };
+        await using (var first = new Pool(options))
+        {
+            using var _ = new Terminating(first);
+            Assert.Equal([0, 1, 4], await first.MapAsync(TestFunctions.Square, [0, 1, 2]).WaitAsync(Bound));
+        }
+        var server = Launching.ForkServer.For([], 2);
+        Assert.True(await Processes.WaitUntil(() => server.Ready >= 2, TimeSpan.FromSeconds(30)), "no spares were started");
+
+        var created = DateTime.Now;
+        await using var second = new Pool(options);
+        using var __ = new Terminating(second);
+        var pids = await second.MapAsync(TestFunctions.SlowPid, [300, 300], chunkSize: 1).WaitAsync(Bound);
+        Assert.Equal(2, pids.Distinct().Count());
+        foreach (var pid in pids)
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            Assert.True(process.StartTime < created, $"worker {pid} started at {process.StartTime:O}, after the pool ({created:O})");
+        }
+        Assert.Equal(42, await second.ApplyAsync(() => 42).WaitAsync(Bound));
+    }
+
+    [Fact]
     public async Task With_the_data_link_off_work_and_results_must_travel_through_Akka_Remote_alone()
     {
         await using var pool = new Pool(new PoolOptions { Processes = 2, Config = "actorpool.dispatch.data-link = off" });

@@ -5,7 +5,7 @@ namespace ActorPool.Configuration;
 /// <summary>The validated settings of one pool: <c>actorpool.*</c> HOCON overlaid with <see cref="PoolOptions"/>.</summary>
 internal sealed record PoolSettings
 {
-    public static readonly string[] StartMethods = ["spawn"];
+    public static readonly string[] StartMethods = ["spawn", "forkserver"];
 
     public required int Processes { get; init; }
     public required string StartMethod { get; init; }
@@ -14,6 +14,9 @@ internal sealed record PoolSettings
     public required int MaxWindow { get; init; }
     public required int MaxChunksInFlightPerCall { get; init; }
     public required bool DataLink { get; init; }
+
+    /// <summary>Assemblies forkserver spares load before they are taken (actorpool.forkserver.preload).</summary>
+    public IReadOnlyList<string> Preload { get; init; } = [];
     public required TimeSpan WorkerStartupTimeout { get; init; }
     public required int MaxConsecutiveStartFailures { get; init; }
     public required TimeSpan WorkerShutdownTimeout { get; init; }
@@ -87,6 +90,9 @@ internal sealed record PoolSettings
             inFlight = Math.Max(64, 2 * processes * window);
 
         var dataLink = Read(() => c.GetBoolean("dispatch.data-link"), "actorpool.dispatch.data-link");
+        var preload = Read(() => c.GetStringList("forkserver.preload") ?? [], "actorpool.forkserver.preload");
+        foreach (var name in preload)
+            Require(!string.IsNullOrWhiteSpace(name) && !name.StartsWith('-'), "actorpool.forkserver.preload", name, "must list assembly names");
 
         var startup = Read(() => c.GetTimeSpan("worker.startup-timeout"), "actorpool.worker.startup-timeout");
         Require(startup >= TimeSpan.FromSeconds(1) && startup <= TimeSpan.FromMinutes(10), "actorpool.worker.startup-timeout", startup, "must be between 1s and 10m");
@@ -110,6 +116,7 @@ internal sealed record PoolSettings
             MaxWindow = window,
             MaxChunksInFlightPerCall = inFlight,
             DataLink = dataLink,
+            Preload = preload.ToArray(),
             WorkerStartupTimeout = startup,
             MaxConsecutiveStartFailures = failures,
             WorkerShutdownTimeout = shutdown,
@@ -123,7 +130,7 @@ internal sealed record PoolSettings
             throw new ArgumentException(
                 "Start method 'fork' is not supported: a running .NET runtime cannot be forked safely (its threads, " +
                 "including the garbage collector's and Akka's, would not exist in the child, which can deadlock; " +
-                "Python warns of the same with threads). Use 'spawn'.", nameof(PoolOptions.StartMethod));
+                "Python warns of the same with threads). Use 'spawn', or 'forkserver' for workers that start in milliseconds.", nameof(PoolOptions.StartMethod));
         if (Array.IndexOf(StartMethods, name) < 0)
             throw new ArgumentException(
                 $"Unknown start method '{name}'. Valid start methods: {string.Join(", ", StartMethods)}.", nameof(PoolOptions.StartMethod));

@@ -94,6 +94,26 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
 
     private enum Kind : byte { RunChunk = 1, RunChunks, ChunkDone, ChunksDone, ForgetCall, Retire, WorkerReady, WorkerInitFailed, Hello, Accepted, Rejected }
 
+    /// <summary>Runs the data link codec once (a forkserver spare does, while it waits).</summary>
+    public static void WarmUp()
+    {
+        using var stream = new MemoryStream();
+        using var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
+        object[] messages =
+        [
+            new RunChunks([new RunChunk(new ChunkId(1, 0), 1, [1], 1, Blob.Of([1]))]),
+            new ChunksDone([new ChunkDone(new ChunkId(1, 0), 1, Blob.Of([1]), -1, null, 1)]),
+            new WorkerAccepted([]), new WorkerReady("w"), new DataLinkHello("w", "s"), new ForgetCall(1),
+        ];
+        foreach (var m in messages)
+            WriteFrame(w, m);
+        w.Flush();
+        stream.Position = 0;
+        using var r = new BinaryReader(stream, Encoding.UTF8);
+        foreach (var _ in messages)
+            ReadFrame(r);
+    }
+
     /// <summary>Writes one message of the data link (a kind byte, then its fields).</summary>
     public static void WriteFrame(BinaryWriter w, object message)
     {

@@ -26,6 +26,12 @@ internal static class WorkerProgram
 {
     public const string WorkerFlag = "--actorpool-worker";
 
+    /// <summary>A forkserver spare: pre-load first, then wait (maybe long) for the settings.</summary>
+    public const string SpareFlag = "--spare";
+
+    /// <summary>An assembly a spare loads ahead (repeated), as Python's <c>set_forkserver_preload</c>.</summary>
+    public const string PreloadFlag = "--preload";
+
     /// <summary>Exit codes of a worker process.</summary>
     public const int ExitOk = 0, ExitUsage = 2, ExitHandshake = 3, ExitRejected = 4;
 
@@ -42,6 +48,8 @@ internal static class WorkerProgram
 
         // Ctrl-C in a terminal reaches the whole process group: the pool, not each worker, decides what happens.
         Console.CancelKeyPress += (_, e) => e.Cancel = true;
+        if (args.Contains(SpareFlag))
+            Preload(args);
 
         WorkerHandshake? handshake;
         try
@@ -60,5 +68,32 @@ internal static class WorkerProgram
             return ExitHandshake;
         }
         return WorkerNode.Run(handshake);
+    }
+
+    /// <summary>What a spare does while it waits: load the preload list, warm the serializer and the data link codec.</summary>
+    private static void Preload(string[] args)
+    {
+        for (var i = 0; i < args.Length - 1; i++)
+        {
+            if (args[i] != PreloadFlag)
+                continue;
+            try
+            {
+                System.Reflection.Assembly.Load(args[i + 1]);
+            }
+            catch (Exception e) when (e is FileNotFoundException or FileLoadException or BadImageFormatException or ArgumentException)
+            {
+                Console.Error.WriteLine($"ActorPool worker: cannot preload assembly '{args[i + 1]}': {e.Message}");
+            }
+        }
+        try
+        {
+            Execution.Payload.WarmUp();
+            Protocol.ProtocolSerializer.WarmUp();
+        }
+        catch (Exception)
+        {
+            // Only a speed-up.
+        }
     }
 }

@@ -72,6 +72,7 @@ public class PoolSettingsSpec
         var e = Assert.Throws<ArgumentException>(() => Create(new PoolOptions { StartMethod = "fork" }));
         Assert.Contains("cannot be forked safely", e.Message);
         Assert.Contains("spawn", e.Message);
+        Assert.Contains("forkserver", e.Message);
     }
 
     [Fact]
@@ -79,6 +80,16 @@ public class PoolSettingsSpec
     {
         var e = Assert.Throws<ArgumentException>(() => Create(new PoolOptions { StartMethod = "teleport" }));
         Assert.Contains("Unknown start method 'teleport'", e.Message);
-        Assert.Contains("Valid start methods: spawn", e.Message);
+        Assert.Contains("Valid start methods: spawn, forkserver", e.Message);
+    }
+
+    [Fact]
+    public void Forkserver_must_take_its_preload_list_from_HOCON_and_refuse_what_is_not_an_assembly_name()
+    {
+        var s = Create(new PoolOptions { StartMethod = "forkserver" }, "actorpool.forkserver.preload = [\"System.Text.Json\"]");
+        Assert.Equal("forkserver", s.StartMethod);
+        Assert.Equal(["System.Text.Json"], s.Preload);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Create(new PoolOptions(), "actorpool.forkserver.preload = [\"--evil\"]"));
+        Assert.Contains("actorpool.forkserver.preload", e.Message);
     }
 }
