@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using ActorPool.Worker;
 
 namespace ActorPool.Launching;
@@ -95,7 +94,7 @@ internal sealed class WorkerProcess
     {
         try
         {
-            _process.StandardInput.WriteLine(JsonSerializer.Serialize(handshake, WorkerHandshake.JsonOptions));
+            _process.StandardInput.WriteLine(handshake.ToJson());
             _process.StandardInput.Flush();
             return true;
         }
