@@ -32,10 +32,23 @@ internal sealed class ForkServer
         return server;
     }
 
-    /// <summary>How many spares are ready now.</summary>
+    /// <summary>How many spares have pre-loaded and wait now.</summary>
     public int Ready
     {
-        get { lock (_spares) return _spares.Count; }
+        get { lock (_spares) return _spares.Count(s => s.Preloaded.IsCompleted && !s.Exited.IsCompleted); }
+    }
+
+    /// <summary>Waits (bounded) until <paramref name="count"/> spares have pre-loaded; false if they did not in time.</summary>
+    public async Task<bool> WhenReady(int count, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (Ready < count)
+        {
+            if (DateTime.UtcNow > deadline)
+                return false;
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+        return true;
     }
 
     /// <summary>A ready spare if there is one (else one started now), and a replacement started in the background.</summary>
@@ -44,25 +57,32 @@ internal sealed class ForkServer
         WorkerProcess? spare = null;
         lock (_spares)
         {
-            while (_spares.Count > 0 && spare is null)
-            {
-                var candidate = _spares.Dequeue();
-                if (!candidate.Exited.IsCompleted)
-                    spare = candidate;
-            }
+            // The first spare that has pre-loaded, else the oldest still starting; dead ones are dropped.
+            var alive = _spares.Where(s => !s.Exited.IsCompleted).ToList();
+            spare = alive.FirstOrDefault(s => s.Preloaded.IsCompleted) ?? alive.FirstOrDefault();
+            _spares.Clear();
+            foreach (var s in alive)
+                if (s != spare)
+                    _spares.Enqueue(s);
         }
-        Refill();
+        Refill(RefillDelay);
         return spare ?? WorkerProcess.Start("spare", spare: true, _preload);
     }
+
+    /// <summary>
+    /// Replacements for taken spares start a little later, not while the pool that took them is starting (a
+    /// starting .NET process takes a core for a few hundred milliseconds).
+    /// </summary>
+    private static readonly TimeSpan RefillDelay = TimeSpan.FromMilliseconds(300);
 
     private void Want(int spares)
     {
         lock (_spares)
             _target = Math.Max(_target, spares);
-        Refill();
+        Refill(TimeSpan.Zero);
     }
 
-    private void Refill()
+    private void Refill(TimeSpan delay)
     {
         int missing;
         lock (_spares)
@@ -74,10 +94,11 @@ internal sealed class ForkServer
         }
         for (var i = 0; i < missing; i++)
         {
-            _ = Task.Run(() =>
+            _ = Task.Run(async () =>
             {
                 try
                 {
+                    await Task.Delay(delay).ConfigureAwait(false);
                     var spare = WorkerProcess.Start("spare", spare: true, _preload);
                     lock (_spares)
                         _spares.Enqueue(spare);

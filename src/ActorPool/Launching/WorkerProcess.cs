@@ -122,11 +122,21 @@ internal sealed class WorkerProcess
         get { lock (_errorTail) return string.Join(Environment.NewLine, _errorTail); }
     }
 
+    /// <summary>Completes when a spare has pre-loaded (never for a spawned worker).</summary>
+    public Task Preloaded => _preloaded.Task;
+
+    private readonly TaskCompletionSource _preloaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     private void OnOutput(string? line, bool error)
     {
         if (line is null)
         {
             (error ? _stderrDone : _stdoutDone).Set();
+            return;
+        }
+        if (!error && !_preloaded.Task.IsCompleted && line == WorkerProgram.SpareReadyLine)
+        {
+            _preloaded.TrySetResult();
             return;
         }
         if (error)

@@ -35,6 +35,9 @@ internal static class WorkerProgram
     /// <summary>An assembly a spare loads ahead (repeated), as Python's <c>set_forkserver_preload</c>.</summary>
     public const string PreloadFlag = "--preload";
 
+    /// <summary>What a spare prints (to its pool, never shown) once it has pre-loaded.</summary>
+    public const string SpareReadyLine = "\u0001actorpool-spare-ready";
+
     /// <summary>Exit codes of a worker process.</summary>
     public const int ExitOk = 0, ExitUsage = 2, ExitHandshake = 3, ExitRejected = 4;
 
@@ -52,7 +55,11 @@ internal static class WorkerProgram
         // Ctrl-C in a terminal reaches the whole process group: the pool, not each worker, decides what happens.
         Console.CancelKeyPress += (_, e) => e.Cancel = true;
         if (args.Contains(SpareFlag))
+        {
             Preload(args);
+            Console.Out.WriteLine(SpareReadyLine);
+            Console.Out.Flush();
+        }
 
         WorkerHandshake? handshake;
         try
