@@ -33,14 +33,30 @@ unit.Validators.Add(r =>
         r.AddError("--unit must be between 0 and 60 seconds.");
 });
 
-var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit };
+var startMethod = new Option<string>("--start-method", "-m")
+{
+    Description = "How workers start: spawn (a fresh process each) or forkserver (pre-started spares). fork is refused, with the reason.",
+    DefaultValueFactory = _ => "spawn",
+};
+
+var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit, startMethod };
 root.SetAction(async (parse, ct) =>
 {
     var n = parse.GetValue(workers);
     var u = parse.GetValue(unit);
 
     var clock = Stopwatch.StartNew();
-    await using var pool = new Pool(n);
+    Pool created;
+    try
+    {
+        created = new Pool(new PoolOptions { Processes = n, StartMethod = parse.GetValue(startMethod) });
+    }
+    catch (ArgumentException e)
+    {
+        Console.Error.WriteLine(e.Message);
+        return 2;
+    }
+    await using var pool = created;
     await pool.WaitForWorkersAsync(ct);
     var startup = clock.Elapsed;
 

@@ -70,5 +70,18 @@ public class DemoSpec
         using var demo = new StartedProgram(DemoDll, "--workers", "0");
         Assert.Equal(2, await demo.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains("--workers must be at least 1", demo.Stderr);
+
+        using var fork = new StartedProgram(DemoDll, "--start-method", "fork");
+        Assert.Equal(2, await fork.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("cannot be forked safely", fork.Stderr);
+    }
+
+    [Fact]
+    public async Task Demo_must_run_the_seed_example_on_forkserver_workers()
+    {
+        using var demo = new StartedProgram(DemoDll, "--start-method", "forkserver", "--unit", "0.05");
+        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
+        Assert.True(exit == 0, $"exit {exit}\n{demo.Stdout}\n{demo.Stderr}");
+        Assert.Equal(8, Regex.Matches(demo.Stdout, @"^ Process [a-h]\tDONE$", RegexOptions.Multiline).Count);
     }
 }
