@@ -74,7 +74,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
         _spillFolder = Spill.CreateFolder();
         var address = ((ExtendedActorSystem)_system).Provider.DefaultAddress;
-        var server = _settings.StartMethod == "forkserver" ? ForkServer.For(_settings.Preload, _settings.Processes) : null;
+        var server = _settings.StartMethod == "forkserver" ? ForkServer.For(_settings.Preload, _settings.Processes, _settings.MaxFrameSize) : null;
         _launcher = new ProcessLauncher($"{address}/user/{Coordinator.Name}", secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize, _spillFolder,
             _settings.DataLink, server,
             loggerFactory.CreateLogger("ActorPool.Launcher"));

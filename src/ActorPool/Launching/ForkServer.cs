@@ -12,21 +12,29 @@ internal sealed class ForkServer
     private static readonly Dictionary<string, ForkServer> Servers = new();
 
     private readonly IReadOnlyList<string> _preload;
+    private readonly int _frameSize;
     private readonly Queue<WorkerProcess> _spares = new();
     private int _target;
     private int _starting;
 
-    private ForkServer(IReadOnlyList<string> preload) => _preload = preload;
+    private ForkServer(IReadOnlyList<string> preload, int frameSize)
+    {
+        _preload = preload;
+        _frameSize = frameSize;
+    }
 
-    /// <summary>The server for <paramref name="preload"/>, keeping at least <paramref name="spares"/> processes ready.</summary>
-    public static ForkServer For(IReadOnlyList<string> preload, int spares)
+    /// <summary>
+    /// The server for <paramref name="preload"/>, keeping at least <paramref name="spares"/> processes ready. Its spares
+    /// start their ActorSystem for the frame size of the pool that created the server (others restart it).
+    /// </summary>
+    public static ForkServer For(IReadOnlyList<string> preload, int spares, int frameSize = 0)
     {
         var key = string.Join(';', preload);
         ForkServer server;
         lock (Servers)
         {
             if (!Servers.TryGetValue(key, out server!))
-                Servers[key] = server = new ForkServer(preload);
+                Servers[key] = server = new ForkServer(preload, frameSize);
         }
         server.Want(spares);
         return server;
@@ -66,7 +74,7 @@ internal sealed class ForkServer
                     _spares.Enqueue(s);
         }
         Refill(RefillDelay);
-        return spare ?? WorkerProcess.Start("spare", spare: true, _preload);
+        return spare ?? WorkerProcess.Start("spare", spare: true, _preload, _frameSize);
     }
 
     /// <summary>
@@ -99,7 +107,7 @@ internal sealed class ForkServer
                 try
                 {
                     await Task.Delay(delay).ConfigureAwait(false);
-                    var spare = WorkerProcess.Start("spare", spare: true, _preload);
+                    var spare = WorkerProcess.Start("spare", spare: true, _preload, _frameSize);
                     lock (_spares)
                         _spares.Enqueue(spare);
                     // One that dies unused is skipped by Take, not replaced here: a host that cannot start must

@@ -32,7 +32,7 @@ internal sealed class WorkerProcess
     /// Starts a worker host. <paramref name="spare"/>: it pre-loads (the serializer, <paramref name="preload"/>
     /// assemblies) before it reads its settings, so taking it later costs only the settings and the connection.
     /// </summary>
-    public static WorkerProcess Start(string label, bool spare, IReadOnlyList<string> preload)
+    public static WorkerProcess Start(string label, bool spare, IReadOnlyList<string> preload, int frameSize = 0)
     {
         var command = WorkerCommand.Value;
         var psi = new ProcessStartInfo(command.FileName)
@@ -50,6 +50,11 @@ internal sealed class WorkerProcess
         if (spare)
         {
             psi.ArgumentList.Add(WorkerProgram.SpareFlag);
+            if (frameSize > 0)
+            {
+                psi.ArgumentList.Add(WorkerProgram.FrameSizeFlag);
+                psi.ArgumentList.Add(frameSize.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
             foreach (var name in preload)
             {
                 psi.ArgumentList.Add(WorkerProgram.PreloadFlag);

@@ -20,11 +20,19 @@ internal static class WorkerNode
         }
         """);
 
-    public static int Run(WorkerHandshake handshake)
+    /// <summary>The worker's ActorSystem (remoting on 127.0.0.1, an ephemeral port).</summary>
+    public static ActorSystem CreateSystem(int maxFrameSize)
     {
-        var frame = handshake.MaxFrameSize > 0 ? handshake.MaxFrameSize : 128000;
+        var frame = maxFrameSize > 0 ? maxFrameSize : 128000;
         var config = ConfigurationFactory.ParseString($"akka.remote.dot-netty.tcp.maximum-frame-size = {frame}b")
             .WithFallback(WorkerConfig).WithFallback(PoolSettings.Reference);
+        return ActorSystem.Create("actorpool-worker", config);
+    }
+
+    /// <param name="handshake">The settings the pool sent.</param>
+    /// <param name="preStarted">The ActorSystem a forkserver spare started while it waited (for the same frame size).</param>
+    public static int Run(WorkerHandshake handshake, ActorSystem? preStarted = null)
+    {
         var exit = new ExitCode();
 
         // With a data link the worker is accepted and takes work over it at once; its ActorSystem (a few hundred
@@ -45,8 +53,9 @@ internal static class WorkerNode
 
         // Two workers starting on two cores: let the linked one reach its first result before the ActorSystem
         // takes the CPU (bounded, so a slow initializer does not hold back death watch for long).
-        linked?.FirstChunkDone.Wait(TimeSpan.FromSeconds(2));
-        var system = ActorSystem.Create("actorpool-worker", config);
+        if (preStarted is null)
+            linked?.FirstChunkDone.Wait(TimeSpan.FromSeconds(2));
+        var system = preStarted ?? CreateSystem(handshake.MaxFrameSize);
         started.SetResult(system);
         system.ActorOf(Props.Create(() => new WorkerActor(handshake, exit, linked)), "worker");
 

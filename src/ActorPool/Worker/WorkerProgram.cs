@@ -35,6 +35,15 @@ internal static class WorkerProgram
     /// <summary>An assembly a spare loads ahead (repeated), as Python's <c>set_forkserver_preload</c>.</summary>
     public const string PreloadFlag = "--preload";
 
+    /// <summary>The frame size of the pools a spare serves (its ActorSystem is started with it).</summary>
+    public const string FrameSizeFlag = "--frame-size";
+
+    private static int FrameSizeOf(string[] args)
+    {
+        var at = Array.IndexOf(args, FrameSizeFlag);
+        return at >= 0 && at + 1 < args.Length && int.TryParse(args[at + 1], out var frame) ? frame : -1;
+    }
+
     /// <summary>What a spare prints (to its pool, never shown) once it has pre-loaded.</summary>
     public const string SpareReadyLine = "\u0001actorpool-spare-ready";
 
@@ -54,9 +63,15 @@ internal static class WorkerProgram
 
         // Ctrl-C in a terminal reaches the whole process group: the pool, not each worker, decides what happens.
         Console.CancelKeyPress += (_, e) => e.Cancel = true;
+        Akka.Actor.ActorSystem? system = null;
         if (args.Contains(SpareFlag))
         {
             Preload(args);
+            // A spare starts its ActorSystem while it waits too (for the frame size of the pools it serves), so a
+            // pool that takes it does not pay for that after its workers are ready.
+            var at = Array.IndexOf(args, FrameSizeFlag);
+            if (at >= 0 && at + 1 < args.Length && int.TryParse(args[at + 1], out var frame))
+                system = WorkerNode.CreateSystem(frame);
             Console.Out.WriteLine(SpareReadyLine);
             Console.Out.Flush();
         }
@@ -74,10 +89,18 @@ internal static class WorkerProgram
         }
         if (handshake is null || string.IsNullOrEmpty(handshake.Coordinator) || string.IsNullOrEmpty(handshake.WorkerId))
         {
+            // A spare whose program ended before taking it: leave at once, whatever its ActorSystem's threads do.
+            if (system is not null)
+                Environment.Exit(ExitOk);
             Console.Error.WriteLine("ActorPool worker: no settings on standard input; it is started by a pool.");
             return ExitHandshake;
         }
-        return WorkerNode.Run(handshake);
+        if (system is not null && handshake.MaxFrameSize != FrameSizeOf(args))
+        {
+            system.Terminate().Wait(TimeSpan.FromSeconds(5));
+            system = null;
+        }
+        return WorkerNode.Run(handshake, system);
     }
 
     /// <summary>What a spare does while it waits: load the preload list, warm the serializer and the data link codec.</summary>
