@@ -37,10 +37,12 @@ public class PoolLifecycleSpec
         Assert.Contains("takes 2 argument(s) but InitArgs has 1", error.Message);
     }
 
-    [Fact]
-    public async Task Max_tasks_per_child_must_replace_workers_without_losing_a_task()
+    [Theory]
+    [InlineData("spawn")]
+    [InlineData("forkserver")]
+    public async Task Max_tasks_per_child_must_replace_workers_without_losing_a_task(string startMethod)
     {
-        var pool = new Pool(new PoolOptions { Processes = 2, MaxTasksPerChild = 2 });
+        var pool = new Pool(new PoolOptions { Processes = 2, MaxTasksPerChild = 2, StartMethod = startMethod });
         using var _ = new Terminating(pool);
         var pids = await pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(20, 12), chunkSize: 1).WaitAsync(Bound);
         Assert.Equal(12, pids.Count);
@@ -48,10 +50,12 @@ public class PoolLifecycleSpec
         Assert.All(pids.GroupBy(p => p), g => Assert.True(g.Count() <= 2));
     }
 
-    [Fact]
-    public async Task A_killed_worker_must_be_noticed_and_replaced_and_its_task_retried()
+    [Theory]
+    [InlineData("spawn")]
+    [InlineData("forkserver")]
+    public async Task A_killed_worker_must_be_noticed_and_replaced_and_its_task_retried(string startMethod)
     {
-        var pool = new Pool(2);
+        var pool = new Pool(new PoolOptions { Processes = 2, StartMethod = startMethod });
         using var _ = new Terminating(pool);
         await pool.WaitForWorkersAsync().WaitAsync(Bound);
 
