@@ -35,7 +35,7 @@ unit.Validators.Add(r =>
 
 var startMethod = new Option<string>("--start-method", "-m")
 {
-    Description = "How workers start: spawn (a fresh process each) or forkserver (pre-started spares). fork is refused, with the reason.",
+    Description = "How workers start: spawn (a fresh process each), forkserver (pre-started spares) or thread (in this process). fork is refused, with the reason.",
     DefaultValueFactory = _ => "spawn",
 };
 

@@ -40,7 +40,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     private readonly PoolSettings _settings;
     private readonly ActorSystem _system;
     private readonly IActorRef _coordinator;
-    private readonly ProcessLauncher _launcher;
+    private readonly IWorkerLauncher _launcher;
     private readonly ILoggerFactory? _ownedLoggerFactory;
     private readonly string? _spillFolder;
     private readonly DataLinkListener? _dataLinks;
@@ -74,10 +74,12 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
         _spillFolder = Spill.CreateFolder();
         var address = ((ExtendedActorSystem)_system).Provider.DefaultAddress;
-        var server = _settings.StartMethod == "forkserver" ? ForkServer.For(_settings.Preload, _settings.Processes, _settings.MaxFrameSize) : null;
-        _launcher = new ProcessLauncher($"{address}/user/{Coordinator.Name}", secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize, _spillFolder,
-            _settings.DataLink, server,
-            loggerFactory.CreateLogger("ActorPool.Launcher"));
+        var coordinatorPath = $"{address}/user/{Coordinator.Name}";
+        _launcher = _settings.StartMethod == "thread"
+            ? new ThreadLauncher(_system, coordinatorPath, secret, _settings.MaxFrameSize, _spillFolder)
+            : new ProcessLauncher(coordinatorPath, secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize, _spillFolder, _settings.DataLink,
+                _settings.StartMethod == "forkserver" ? ForkServer.For(_settings.Preload, _settings.Processes, _settings.MaxFrameSize) : null,
+                loggerFactory.CreateLogger("ActorPool.Launcher"));
         _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), Coordinator.Name);
         _dataLinks = _spillFolder is null || !_settings.DataLink ? null : DataLinkListener.Start(_spillFolder, secret, _coordinator);
         _ = Task.Run(() =>

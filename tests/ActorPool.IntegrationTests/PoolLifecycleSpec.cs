@@ -96,6 +96,19 @@ public class PoolLifecycleSpec
     }
 
     [Fact]
+    public async Task A_thread_pool_must_run_tasks_on_its_own_threads_in_this_process_and_retire_them_by_max_tasks_per_child()
+    {
+        await using var pool = new Pool(new PoolOptions { Processes = 2, StartMethod = "thread", MaxTasksPerChild = 2 });
+        using var _ = new Terminating(pool);
+        var ran = await pool.MapAsync(TestFunctions.SlowPidAndThread, Enumerable.Repeat(20, 12), chunkSize: 1).WaitAsync(Bound);
+        Assert.All(ran, r => Assert.Equal(Environment.ProcessId, r.Pid));
+        Assert.True(ran.Select(r => r.Thread).Distinct().Count() >= 6, "12 tasks at 2 per worker need 6 worker threads");
+        Assert.Equal(42, await pool.ApplyAsync(() => 42).WaitAsync(Bound));
+        var error = await Assert.ThrowsAsync<TaskFailedException>(() => pool.MapAsync(TestFunctions.Divide, [1, 0]).WaitAsync(Bound));
+        Assert.Equal(1, error.TaskIndex);
+    }
+
+    [Fact]
     public async Task A_forkserver_pool_must_take_workers_started_before_it_and_run_the_same_calls()
     {
         var options = new PoolOptions { Processes = 2, StartMethod = "forkserver" };

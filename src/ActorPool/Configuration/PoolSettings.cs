@@ -5,7 +5,7 @@ namespace ActorPool.Configuration;
 /// <summary>The validated settings of one pool: <c>actorpool.*</c> HOCON overlaid with <see cref="PoolOptions"/>.</summary>
 internal sealed record PoolSettings
 {
-    public static readonly string[] StartMethods = ["spawn", "forkserver"];
+    public static readonly string[] StartMethods = ["spawn", "forkserver", "thread"];
 
     public required int Processes { get; init; }
     public required string StartMethod { get; init; }
@@ -130,7 +130,7 @@ internal sealed record PoolSettings
             throw new ArgumentException(
                 "Start method 'fork' is not supported: a running .NET runtime cannot be forked safely (its threads, " +
                 "including the garbage collector's and Akka's, would not exist in the child, which can deadlock; " +
-                "Python warns of the same with threads). Use 'spawn', or 'forkserver' for workers that start in milliseconds.", nameof(PoolOptions.StartMethod));
+                "Python warns of the same with threads). Use 'spawn', 'forkserver' for workers that start in milliseconds, or 'thread' for workers inside this process.", nameof(PoolOptions.StartMethod));
         if (Array.IndexOf(StartMethods, name) < 0)
             throw new ArgumentException(
                 $"Unknown start method '{name}'. Valid start methods: {string.Join(", ", StartMethods)}.", nameof(PoolOptions.StartMethod));

@@ -29,13 +29,18 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
     /// <summary>
     /// <paramref name="linked"/> is the runner already working over the pool's data link, if there is one: this actor
     /// then only registers (for death watch both ways) and passes on what comes through Akka.Remote.
+    /// <paramref name="inProcess"/>: the <c>thread</c> start method; this actor lives in the pool's own ActorSystem,
+    /// so leaving stops the actor (and calls <paramref name="stopped"/>) instead of ending a process.
     /// </summary>
-    public WorkerActor(WorkerHandshake handshake, WorkerNode.ExitCode exit, TaskRunner? linked)
+    public WorkerActor(WorkerHandshake handshake, WorkerNode.ExitCode exit, TaskRunner? linked, bool inProcess = false, Action? stopped = null)
     {
         _system = Context.System;
+        _self = Self;
         _handshake = handshake;
         _exit = exit;
         _runner = linked;
+        _inProcess = inProcess;
+        _stopped = stopped;
 
         Receive<TryRegister>(_ => Register());
         Receive<WorkerAccepted>(m =>
@@ -50,8 +55,7 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
         Receive<WorkerRejected>(m =>
         {
             Console.Error.WriteLine($"ActorPool worker {_handshake.WorkerId}: the pool refused it: {m.Reason}");
-            _exit.Set(WorkerProgram.ExitRejected);
-            Context.System.Terminate();
+            Leave(WorkerProgram.ExitRejected);
         });
         Receive<RunChunk>(m => _runner?.Enqueue(m));
         Receive<RunChunks>(m =>
@@ -64,8 +68,7 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
         Receive<Terminated>(_ =>
         {
             // The coordinator is gone: nobody will read our results.
-            _exit.Set(WorkerProgram.ExitOk);
-            Context.System.Terminate();
+            Leave(WorkerProgram.ExitOk);
         });
     }
 
@@ -75,7 +78,28 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer("register", TryRegister.Instance, TimeSpan.FromSeconds(1));
     }
 
-    protected override void PostStop() => _runner?.Stop();
+    protected override void PostStop()
+    {
+        _runner?.Stop();
+        if (_inProcess)
+            _stopped?.Invoke();
+    }
+
+    private readonly IActorRef _self;
+    private readonly bool _inProcess;
+    private readonly Action? _stopped;
+
+    /// <summary>Ends this worker: its process, or (thread start method) just this actor. Thread-safe.</summary>
+    private void Leave(int code)
+    {
+        if (_inProcess)
+        {
+            _self.Tell(PoisonPill.Instance);
+            return;
+        }
+        _exit.Set(code);
+        _system.Terminate();
+    }
 
     private void Register()
     {
@@ -85,11 +109,7 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
     }
 
     // Called on the task thread: only thread-safe members here.
-    private void OnRunnerRetired()
-    {
-        _exit.Set(WorkerProgram.ExitOk);
-        _system.Terminate();
-    }
+    private void OnRunnerRetired() => Leave(WorkerProgram.ExitOk);
 }
 
 /// <summary>

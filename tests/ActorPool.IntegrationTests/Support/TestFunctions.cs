@@ -13,6 +13,12 @@ public static class TestFunctions
 
     public static int Divide(int x) => 100 / x;
 
+    public static (int Pid, int Thread) SlowPidAndThread(int millis)
+    {
+        Thread.Sleep(millis);
+        return (Environment.ProcessId, Environment.CurrentManagedThreadId);
+    }
+
     public static byte[] Reverse(byte[] bytes) => bytes.Reverse().ToArray();
 
     /// <summary>Set by the pool's initializer in each worker.</summary>

@@ -80,7 +80,7 @@ public class PoolSettingsSpec
     {
         var e = Assert.Throws<ArgumentException>(() => Create(new PoolOptions { StartMethod = "teleport" }));
         Assert.Contains("Unknown start method 'teleport'", e.Message);
-        Assert.Contains("Valid start methods: spawn, forkserver", e.Message);
+        Assert.Contains("Valid start methods: spawn, forkserver, thread", e.Message);
     }
 
     [Fact]
