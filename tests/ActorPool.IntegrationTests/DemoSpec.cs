@@ -76,10 +76,12 @@ public class DemoSpec
         Assert.Contains("cannot be forked safely", fork.Stderr);
     }
 
-    [Fact]
-    public async Task Demo_must_run_the_seed_example_on_forkserver_workers()
+    [Theory]
+    [InlineData("forkserver")]
+    [InlineData("thread")]
+    public async Task Demo_must_run_the_seed_example_with_every_start_method(string startMethod)
     {
-        using var demo = new StartedProgram(DemoDll, "--start-method", "forkserver", "--unit", "0.05");
+        using var demo = new StartedProgram(DemoDll, "--start-method", startMethod, "--unit", "0.05");
         var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
         Assert.True(exit == 0, $"exit {exit}\n{demo.Stdout}\n{demo.Stderr}");
         Assert.Equal(8, Regex.Matches(demo.Stdout, @"^ Process [a-h]\tDONE$", RegexOptions.Multiline).Count);
