@@ -6,9 +6,12 @@ namespace ActorPool.IntegrationTests;
 
 /// <summary>Initializer, maxtasksperchild, worker loss and the pool's lifecycle, each on a pool of its own.</summary>
 [Collection("processes")]
-public class PoolLifecycleSpec
+public sealed class PoolLifecycleSpec : IDisposable
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    /// <summary>forkserver spares outlive their pools by design (until the program exits): end them with each test.</summary>
+    public void Dispose() => Launching.ForkServer.ShutdownAll();
 
     [Fact]
     public async Task The_initializer_must_run_in_every_worker_before_its_tasks()

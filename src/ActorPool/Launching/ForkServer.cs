@@ -15,6 +15,7 @@ internal sealed class ForkServer
     private readonly int _frameSize;
     private readonly Queue<WorkerProcess> _spares = new();
     private int _target;
+    private bool _closed;
     private int _starting;
 
     private ForkServer(IReadOnlyList<string> preload, int frameSize)
@@ -38,6 +39,31 @@ internal sealed class ForkServer
         }
         server.Want(spares);
         return server;
+    }
+
+    /// <summary>
+    /// Ends every server's waiting spares now and forgets the servers (the next forkserver pool starts a new one).
+    /// Spares end with the program anyway; this is for hosts that must not leave processes behind earlier (tests).
+    /// </summary>
+    public static void ShutdownAll()
+    {
+        List<ForkServer> servers;
+        lock (Servers)
+        {
+            servers = Servers.Values.ToList();
+            Servers.Clear();
+        }
+        foreach (var server in servers)
+        {
+            lock (server._spares)
+            {
+                server._closed = true;
+                server._target = 0;
+                foreach (var spare in server._spares)
+                    spare.Kill();
+                server._spares.Clear();
+            }
+        }
     }
 
     /// <summary>How many spares have pre-loaded and wait now.</summary>
@@ -109,7 +135,12 @@ internal sealed class ForkServer
                     await Task.Delay(delay).ConfigureAwait(false);
                     var spare = WorkerProcess.Start("spare", spare: true, _preload, _frameSize);
                     lock (_spares)
-                        _spares.Enqueue(spare);
+                    {
+                        if (_closed)
+                            spare.Kill();
+                        else
+                            _spares.Enqueue(spare);
+                    }
                     // One that dies unused is skipped by Take, not replaced here: a host that cannot start must
                     // not turn into a loop of starts.
                 }
