@@ -59,18 +59,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<StartCall>(OnStartCall);
         Receive<SubmitChunk>(OnSubmitChunk);
         Receive<EndCall>(OnEndCall);
-        Receive<ChunkDone>(m =>
-        {
-            OnChunkDone(m, _byRef.GetValueOrDefault(Sender));
-            RequestDispatch();
-        });
-        Receive<ChunksDone>(m =>
-        {
-            var worker = _byRef.GetValueOrDefault(Sender);
-            foreach (var done in m.Results)
-                OnChunkDone(done, worker);
-            RequestDispatch();
-        });
+        Receive<ChunkDone>(m => OnResults(_byRef.GetValueOrDefault(Sender), m));
+        Receive<ChunksDone>(m => OnResults(_byRef.GetValueOrDefault(Sender), m.Results));
         Receive<DataLinkOpened>(OnDataLinkOpened);
         Receive<FromWorker>(OnFromWorker);
         Receive<DispatchNow>(_ =>
@@ -292,13 +282,10 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         switch (m.Message)
         {
             case ChunkDone done:
-                OnChunkDone(done, worker);
-                RequestDispatch();
+                OnResults(worker, done);
                 break;
             case ChunksDone batch:
-                foreach (var done in batch.Results)
-                    OnChunkDone(done, worker);
-                RequestDispatch();
+                OnResults(worker, batch.Results);
                 break;
             case WorkerReady ready:
                 OnWorkerReady(ready);
@@ -307,6 +294,14 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
                 OnWorkerInitFailed(failed);
                 break;
         }
+    }
+
+    /// <summary>Results from a worker (through Akka.Remote or its data link), then one dispatch round.</summary>
+    private void OnResults(WorkerEntry? worker, params ChunkDone[] results)
+    {
+        foreach (var done in results)
+            OnChunkDone(done, worker);
+        RequestDispatch();
     }
 
     private void OnChunkDone(ChunkDone m, WorkerEntry? worker)

@@ -46,8 +46,6 @@ internal sealed class DataLink : IDisposable
         return new DataLink(socket);
     }
 
-    public bool IsClosed => _closed;
-
     /// <summary>Sends one message; false when the link is closed (the other end is gone).</summary>
     public bool TrySend(object message)
     {

@@ -69,8 +69,7 @@ internal static class WorkerProgram
             Preload(args);
             // A spare starts its ActorSystem while it waits too (for the frame size of the pools it serves), so a
             // pool that takes it does not pay for that after its workers are ready.
-            var at = Array.IndexOf(args, FrameSizeFlag);
-            if (at >= 0 && at + 1 < args.Length && int.TryParse(args[at + 1], out var frame))
+            if (FrameSizeOf(args) is var frame and > 0)
                 system = WorkerNode.CreateSystem(frame);
             Console.Out.WriteLine(SpareReadyLine);
             Console.Out.Flush();
