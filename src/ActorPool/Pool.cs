@@ -178,6 +178,65 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     public IReadOnlyList<TResult> StarMap<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items, int? chunkSize = null) =>
         StarMapAsync(function, items, chunkSize).GetAwaiter().GetResult();
 
+    // ------------------------------------------------------------------ paired batches
+
+    /// <summary>
+    /// Runs the inputs <paramref name="batchSize"/> at a time (2: the seed program's pairs): the items of a batch
+    /// start together, each on its own worker, and every one of them finishes before the next batch starts.
+    /// Results come back in input order. The pool is reused from batch to batch. A worker lost in the middle of a
+    /// batch has its item retried on another worker, and the barrier still holds.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1 or above <see cref="Processes"/>.</exception>
+    /// <exception cref="NotSendableException">The function or an argument cannot be sent; nothing was dispatched.</exception>
+    /// <exception cref="TaskFailedException">A task raised; the batch's running items finish, later batches do not start.</exception>
+    /// <exception cref="WorkerLostException">An item's worker died more often than the retry limit.</exception>
+    public async Task<IReadOnlyList<TResult>> MapPairedAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
+        int batchSize = 2, CancellationToken cancellationToken = default)
+    {
+        CheckRunning();
+        ArgumentNullException.ThrowIfNull(function);
+        ArgumentNullException.ThrowIfNull(items);
+        if (batchSize < 1 || batchSize > _settings.Processes)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
+                batchSize < 1
+                    ? "batchSize must be at least 1."
+                    : $"A batch of {batchSize} runs its items at the same time on {batchSize} distinct workers, but this pool has " +
+                      $"{_settings.Processes}: use a batchSize of at most {_settings.Processes}, or a pool with more processes.");
+        var fn = FunctionCache.Get(function, static f => new MapFunction<T, TResult>(f), "task function");
+        var input = items as IReadOnlyList<T> ?? items.ToList();
+        var batches = new List<PreparedChunk[]>((input.Count + batchSize - 1) / batchSize);
+        var results = new List<TResult>(input.Count);
+        var started = 0;
+        try
+        {
+            for (var first = 0; first < input.Count; first += batchSize) // every argument serialized before anything runs
+            {
+                var batch = new PreparedChunk[Math.Min(batchSize, input.Count - first)];
+                for (var j = 0; j < batch.Length; j++)
+                    batch[j] = Prepare(j, first + j, [input[first + j]]);
+                batches.Add(batch);
+            }
+            foreach (var batch in batches)
+            {
+                started++;
+                await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, batch, batch.Length, ordered: true, _stopped.Token,
+                                   cancellationToken, gangSize: batch.Length).ConfigureAwait(false))
+                    results.AddRange(segment);
+            }
+        }
+        finally
+        {
+            foreach (var batch in batches.Skip(started))
+                foreach (var chunk in batch)
+                    Spill.Delete(chunk.Items);
+        }
+        return results;
+    }
+
+    /// <summary>Blocking form of <see cref="MapPairedAsync{T,TResult}"/>.</summary>
+    public IReadOnlyList<TResult> MapPaired<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int batchSize = 2) =>
+        MapPairedAsync(function, items, batchSize).GetAwaiter().GetResult();
+
     // ------------------------------------------------------------------ imap
 
     /// <summary>

@@ -30,11 +30,17 @@ public sealed class BenchContext(int workers) : IAsyncDisposable
 
     public int Workers { get; } = workers;
 
-    /// <summary>The shared pool, every worker having answered.</summary>
+    /// <summary>
+    /// The shared pool, every worker having answered and registered (a spawned worker starts its ActorSystem in
+    /// the background once it is ready: a timed region must not share the CPU with that).
+    /// </summary>
     public async Task<Pool> WarmPoolAsync(CancellationToken ct)
     {
         _pool ??= new Pool(new PoolOptions { Processes = Workers, ForwardWorkerOutput = false });
         await _pool.WaitForWorkersAsync(ct);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await _pool.StatusAsync()).RegisteredWorkers < Workers && DateTime.UtcNow < deadline)
+            await Task.Delay(20, ct);
         return _pool;
     }
 

@@ -86,4 +86,32 @@ public class DemoSpec
         Assert.True(exit == 0, $"exit {exit}\n{demo.Stdout}\n{demo.Stderr}");
         Assert.Equal(8, Regex.Matches(demo.Stdout, @"^ Process [a-h]\tDONE$", RegexOptions.Multiline).Count);
     }
+
+    [Fact]
+    public async Task Demo_paired_must_print_the_seeds_paired_pattern()
+    {
+        using var demo = new StartedProgram(DemoDll, "--paired", "--unit", "0.05");
+        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
+        var output = demo.Stdout;
+        Assert.True(exit == 0, $"exit {exit}\n{output}\n{demo.Stderr}");
+        string[] pairs = ["ab", "cd", "ef", "gh"];
+        for (var i = 0; i < pairs.Length; i++)
+        {
+            var waiting = pairs[i].Select(n => IndexOfLine(output, $" Process {n}\tWaiting {SeedSeconds(n)} seconds")).ToList();
+            var done = pairs[i].Select(n => IndexOfLine(output, $" Process {n}\tDONE")).ToList();
+            Assert.All(waiting.Concat(done), at => Assert.True(at >= 0, output));
+            // Both Waiting lines of a pair before either DONE line, and the pair done before the next one waits.
+            Assert.True(waiting.Max() < done.Min(), $"pair {pairs[i]} did not start together:\n{output}");
+            if (i + 1 < pairs.Length)
+                Assert.True(done.Max() < pairs[i + 1].Min(n => IndexOfLine(output, $" Process {n}\tWaiting {SeedSeconds(n)} seconds")),
+                    $"pair {pairs[i + 1]} started before pair {pairs[i]} had finished:\n{output}");
+        }
+        Assert.Matches(@"Elapsed: \d+\.\d+ s \(4 pairs", output);
+
+        using var one = new StartedProgram(DemoDll, "--paired", "--workers", "1");
+        Assert.Equal(2, await one.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("--workers 2 or more", one.Stderr);
+    }
+
+    private static int SeedSeconds(char name) => Demo.SeedExample.Data.Single(d => d.Name == name.ToString()).Seconds;
 }

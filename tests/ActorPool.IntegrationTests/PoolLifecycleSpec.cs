@@ -81,6 +81,34 @@ public sealed class PoolLifecycleSpec : IDisposable
         Assert.Equal(2, after.Distinct().Count()); // replaced: two workers again
     }
 
+    [Theory]
+    [InlineData("spawn")]
+    [InlineData("forkserver")]
+    public async Task A_worker_lost_in_the_middle_of_a_paired_batch_must_have_its_item_retried_and_the_barrier_must_hold(string startMethod)
+    {
+        var pool = new Pool(new PoolOptions { Processes = 2, StartMethod = startMethod });
+        using var _ = new Terminating(pool);
+        var marker = Path.Combine(Path.GetTempPath(), $"actorpool-test-{Guid.NewGuid():N}");
+        try
+        {
+            // Item 1 kills its worker half-way on its first attempt; item 0 runs beside it meanwhile.
+            var items = new[] { 200, 200, 150, 150, 100 }.Select((m, i) => (i, m, 1, marker));
+            var spans = await pool.MapPairedAsync(TestFunctions.StampOrDieOnce, items).WaitAsync(Bound);
+
+            Assert.True(File.Exists(marker), "the item never killed its worker");
+            Assert.Equal([0, 1, 2, 3, 4], spans.Select(s => s.Item));
+            var batches = spans.Chunk(2).ToList();
+            for (var i = 1; i < batches.Count; i++)
+                Assert.True(batches[i].Min(s => s.Start) >= batches[i - 1].Max(s => s.End), $"batch {i} started before batch {i - 1} had finished");
+            foreach (var batch in batches.Skip(1).Where(b => b.Length == 2))
+                Assert.NotEqual(batch[0].Worker, batch[1].Worker);
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
+    }
+
     [Fact]
     public async Task A_task_whose_worker_dies_past_the_retry_limit_must_fail_naming_task_worker_and_exit_code()
     {

@@ -138,7 +138,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             m.Sink.CallFailed(new ObjectDisposedException(nameof(Pool), "The pool was closed before this call started."));
             return;
         }
-        _calls[m.CallId] = new CallEntry(m.CallId, m.Function, m.Sink);
+        _calls[m.CallId] = new CallEntry(m.CallId, m.Function, m.Sink, m.GangSize);
     }
 
     private void OnSubmitChunk(SubmitChunk m)
@@ -147,6 +147,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             return; // ended or failed already
         _lastProgress = Stopwatch.GetTimestamp();
         _chunks[m.Chunk] = new ChunkEntry(m.Chunk, m.Items, m.FirstIndex, m.Count, call);
+        call.Submitted++;
         _pending.AddLast(m.Chunk);
         RequestDispatch();
     }
@@ -200,6 +201,12 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         while (_pending.First is { } node && _routees.Count > 0)
         {
             var chunk = _chunks[node.Value];
+            if (chunk.Call is { GangSize: > 0, GangStarted: false })
+            {
+                if (!TryStartGang(chunk.Call))
+                    break; // first come, first served: what queued behind the group waits with it
+                continue;
+            }
             var worker = NextWorkerWithCredit(chunk.Call);
             if (worker is null)
                 break;
@@ -217,6 +224,43 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
         if (_outgoing.Count > 64)
             _outgoing.Clear(); // workers come and go: do not keep the lists of gone ones
+    }
+
+    /// <summary>
+    /// Starts a group (paired batch) when all its chunks are in and as many workers are idle: every chunk goes out
+    /// in this dispatch round, each to a different worker. A chunk retried later (its worker died) goes to an idle
+    /// worker, which cannot be one running another chunk of the group; the caller's barrier does the rest.
+    /// </summary>
+    private bool TryStartGang(CallEntry call)
+    {
+        if (call.Submitted < call.GangSize)
+            return false;
+        var idle = new List<WorkerEntry>(call.GangSize);
+        for (var k = 0; k < _routees.Count && idle.Count < call.GangSize; k++)
+        {
+            var w = _routees[(_next + k) % _routees.Count];
+            if (w.Running.Count == 0 && !w.AtTaskLimit(_settings.MaxTasksPerChild))
+                idle.Add(w);
+        }
+        if (idle.Count < call.GangSize)
+            return false;
+        _next = (_routees.IndexOf(idle[^1]) + 1) % _routees.Count;
+        call.GangStarted = true;
+        var i = 0;
+        for (var node = _pending.First; node is not null;)
+        {
+            var next = node.Next;
+            if (node.Value.CallId == call.Id)
+            {
+                _pending.Remove(node);
+                var worker = idle[i++];
+                if (!_outgoing.TryGetValue(worker, out var batch))
+                    _outgoing[worker] = batch = [];
+                batch.Add(Send(_chunks[node.Value], worker));
+            }
+            node = next;
+        }
+        return true;
     }
 
     private WorkerEntry? NextWorkerWithCredit(CallEntry call)
@@ -616,9 +660,14 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         public string Describe() => Pid is { } pid ? $"{Id} (pid {pid})" : Id;
     }
 
-    private sealed class CallEntry(long id, Execution.SerializedFunction function, ICallSink sink)
+    private sealed class CallEntry(long id, Execution.SerializedFunction function, ICallSink sink, int gangSize)
     {
         public long Id { get; } = id;
+
+        /// <summary>&gt; 0: the call is one group of this many chunks, started together on distinct workers.</summary>
+        public int GangSize { get; } = gangSize;
+        public bool GangStarted { get; set; }
+        public int Submitted { get; set; }
         public Execution.SerializedFunction Function { get; } = function;
         public ICallSink Sink { get; } = sink;
         public HashSet<string> KnownBy { get; } = new();
@@ -631,6 +680,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
         public void Measure(ChunkEntry chunk, long execTicks, int maxWindow)
         {
+            if (GangSize > 0)
+                return; // a group's chunks each need an idle worker: its window stays 1
             _execTicks = _execTicks < 0 ? execTicks : 0.8 * _execTicks + 0.2 * execTicks;
             if (chunk.DispatchedToIdle)
             {

@@ -24,8 +24,11 @@ internal interface ICallSink
 
 // ---------------------------------------------------------------- caller -> coordinator (local only)
 
-/// <summary>A new call; its chunks follow as <see cref="SubmitChunk"/>.</summary>
-internal sealed record StartCall(long CallId, Execution.SerializedFunction Function, ICallSink Sink);
+/// <summary>
+/// A new call; its chunks follow as <see cref="SubmitChunk"/>. <paramref name="GangSize"/> &gt; 0 makes the call one
+/// group of that many chunks (a paired batch): dispatched together, each to its own idle worker, once all are in.
+/// </summary>
+internal sealed record StartCall(long CallId, Execution.SerializedFunction Function, ICallSink Sink, int GangSize = 0);
 
 /// <summary>One chunk of a call: a serialized <c>T[]</c> of <paramref name="Count"/> inputs, the first at <paramref name="FirstIndex"/>.</summary>
 internal sealed record SubmitChunk(ChunkId Chunk, Blob Items, long FirstIndex, int Count);

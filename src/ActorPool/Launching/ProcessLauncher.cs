@@ -50,7 +50,7 @@ internal sealed class ProcessLauncher : IWorkerLauncher
             coordinator.Tell(new WorkerExited(workerId, code, errorTail));
         });
         var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId, _maxFrameSize, _spillFolder,
-            _spillFolder is null || !_dataLink ? null : Path.Combine(_spillFolder, DataLinkListener.SocketName));
+            _spillFolder is null || !_dataLink ? null : Path.Combine(_spillFolder, DataLinkListener.SocketName), WorkerHandshake.CallerEntryAssembly);
         process.SendHandshake(handshake);
         if (_disposed)
             Kill(workerId);

@@ -169,6 +169,24 @@ internal sealed class TaskRunner
 
     private readonly TaskCompletionSource _firstChunk = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    private long _busySince; // Stopwatch timestamp while a chunk runs, else 0
+    private long _idleSince = Stopwatch.GetTimestamp();
+
+    /// <summary>
+    /// Waits until the runner has had nothing to do for <paramref name="quiet"/> (or the runner stopped), at most
+    /// <paramref name="max"/>: a moment when other work on this process does not delay a task.
+    /// </summary>
+    public void WaitUntilQuiet(TimeSpan quiet, TimeSpan max)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(max.TotalSeconds * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < deadline && !_inbox.IsCompleted)
+        {
+            if (Volatile.Read(ref _busySince) == 0 && _inbox.Count == 0 && Stopwatch.GetElapsedTime(Volatile.Read(ref _idleSince)) >= quiet)
+                return;
+            Thread.Sleep(10);
+        }
+    }
+
     /// <summary>Connects to the pool's data link and says who this worker is; null when there is none to reach.</summary>
     public static DataLink? Connect(WorkerHandshake handshake)
     {
@@ -268,7 +286,10 @@ internal sealed class TaskRunner
             switch (message)
             {
                 case RunChunk run:
+                    Volatile.Write(ref _busySince, Stopwatch.GetTimestamp());
                     Completed(Run(run));
+                    Volatile.Write(ref _idleSince, Stopwatch.GetTimestamp());
+                    Volatile.Write(ref _busySince, 0);
                     _firstChunk.TrySetResult();
                     break;
                 case ForgetCall forget:

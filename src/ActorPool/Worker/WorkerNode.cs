@@ -52,9 +52,15 @@ internal static class WorkerNode
             : null;
 
         // Two workers starting on two cores: let the linked one reach its first result before the ActorSystem
-        // takes the CPU (bounded, so a slow initializer does not hold back death watch for long).
-        if (preStarted is null)
-            linked?.FirstChunkDone.Wait(TimeSpan.FromSeconds(2));
+        // takes the CPU, and then start it while the worker has nothing to do (the first call usually follows the
+        // pool's readiness at once). Death watch does not wait on it: the pool sees a linked worker's process exit
+        // and its link close. Bounded, so a slow initializer or a busy worker registers all the same.
+        if (preStarted is null && linked is not null)
+        {
+            linked.FirstChunkDone.Wait(TimeSpan.FromSeconds(2));
+            WorkerProgram.WarmUpInBackground(handshake);
+            linked.WaitUntilQuiet(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(2));
+        }
         var system = preStarted ?? CreateSystem(handshake.MaxFrameSize);
         started.SetResult(system);
         system.ActorOf(Props.Create(() => new WorkerActor(handshake, exit, linked)), "worker");

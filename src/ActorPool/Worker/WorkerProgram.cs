@@ -6,11 +6,15 @@ namespace ActorPool.Worker;
 /// <summary>
 /// What a spawned worker reads from its standard input before anything else (one JSON line). <see cref="SpillFolder"/>
 /// is where large results go as files (absent: everything travels inline); <see cref="DataSocket"/> is the pool's data
-/// link (absent, or not reachable: work and results travel through Akka.Remote).
+/// link (absent, or not reachable: work and results travel through Akka.Remote). <see cref="EntryAssembly"/> is the
+/// calling program's, which the worker loads while idle: the user's functions are most likely there.
 /// </summary>
 internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid, int MaxFrameSize,
-    string? SpillFolder = null, string? DataSocket = null)
+    string? SpillFolder = null, string? DataSocket = null, string? EntryAssembly = null)
 {
+    /// <summary>The calling program's entry assembly, as a handshake names it.</summary>
+    public static string? CallerEntryAssembly { get; } = System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name;
+
     public string ToJson() => JsonSerializer.Serialize(this, HandshakeJson.Default.WorkerHandshake);
 
     public static WorkerHandshake? FromJson(string line) => JsonSerializer.Deserialize(line, HandshakeJson.Default.WorkerHandshake);
@@ -101,6 +105,24 @@ internal static class WorkerProgram
         }
         return WorkerNode.Run(handshake, system);
     }
+
+    /// <summary>
+    /// What a spawned worker does once it has answered its first chunk, while its ActorSystem starts: load the
+    /// caller's entry assembly and warm the serializer's common paths, so the first real call does not pay for them.
+    /// </summary>
+    public static void WarmUpInBackground(WorkerHandshake handshake) => ThreadPool.UnsafeQueueUserWorkItem(static h =>
+    {
+        try
+        {
+            if (h.EntryAssembly is { Length: > 0 } entry)
+                System.Reflection.Assembly.Load(entry);
+            Execution.Payload.WarmUp();
+        }
+        catch (Exception)
+        {
+            // Only a speed-up.
+        }
+    }, handshake, preferLocal: false);
 
     /// <summary>What a spare does while it waits: load the preload list, warm the serializer and the data link codec.</summary>
     private static void Preload(string[] args)

@@ -19,6 +19,41 @@ public static class TestFunctions
         return (Environment.ProcessId, Environment.CurrentManagedThreadId);
     }
 
+    /// <summary>
+    /// Sleeps, and says when (UTC ticks, one clock for every process of this host) and where (pid:thread) it ran:
+    /// the tests judge overlap and barriers from these, not from their own timing.
+    /// </summary>
+    public static (int Item, string Worker, long Start, long End) Stamp((int Item, int Millis) x)
+    {
+        var start = DateTime.UtcNow.Ticks;
+        Thread.Sleep(x.Millis);
+        return (x.Item, $"{Environment.ProcessId}:{Environment.CurrentManagedThreadId}", start, DateTime.UtcNow.Ticks);
+    }
+
+    /// <summary>
+    /// <see cref="Stamp"/>, except that the first time <paramref name="x"/>.Item equals <c>KillItem</c> on this host its
+    /// process kills itself half-way (a marker file remembers it): the item is retried elsewhere.
+    /// </summary>
+    public static (int Item, string Worker, long Start, long End) StampOrDieOnce((int Item, int Millis, int KillItem, string Marker) x)
+    {
+        var start = DateTime.UtcNow.Ticks;
+        Thread.Sleep(x.Millis / 2);
+        if (x.Item == x.KillItem)
+        {
+            try
+            {
+                File.Open(x.Marker, FileMode.CreateNew).Dispose();
+                System.Diagnostics.Process.GetCurrentProcess().Kill();
+            }
+            catch (IOException)
+            {
+                // Second attempt: the marker exists.
+            }
+        }
+        Thread.Sleep(x.Millis - x.Millis / 2);
+        return (x.Item, $"{Environment.ProcessId}:{Environment.CurrentManagedThreadId}", start, DateTime.UtcNow.Ticks);
+    }
+
     public static byte[] Reverse(byte[] bytes) => bytes.Reverse().ToArray();
 
     /// <summary>Set by the pool's initializer in each worker.</summary>

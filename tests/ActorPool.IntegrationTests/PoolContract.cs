@@ -3,12 +3,17 @@ using Xunit;
 
 namespace ActorPool.IntegrationTests;
 
-/// <summary>The Pool API against real worker processes (one warm 2-worker pool shared by these tests).</summary>
-[Collection("processes")]
-public class PoolApiSpec(PoolFixture fixture) : IClassFixture<PoolFixture>
+/// <summary>
+/// What every pool does, whatever its start method: one contract, run against each (below). One warm 2-worker
+/// pool per start method is shared by these tests.
+/// </summary>
+public abstract class PoolContract<TFixture>(TFixture fixture) : IClassFixture<TFixture> where TFixture : PoolFixture
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
     private Pool Pool => fixture.Pool;
+
+    /// <summary>Workers are threads of this process (the thread start method), not processes of their own.</summary>
+    private bool InProcess => fixture.StartMethod == "thread";
 
     [Fact]
     public async Task Map_must_return_results_in_input_order_from_static_methods_lambdas_and_closures()
@@ -54,12 +59,20 @@ public class PoolApiSpec(PoolFixture fixture) : IClassFixture<PoolFixture>
     }
 
     [Fact]
-    public async Task Tasks_must_run_in_worker_processes_not_in_the_caller()
+    public async Task Tasks_must_run_on_the_pools_workers_processes_of_their_own_unless_the_method_is_thread()
     {
-        var pids = await Pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(100, 8), chunkSize: 1).WaitAsync(Bound);
-        Assert.DoesNotContain(Environment.ProcessId, pids);
-        Assert.Equal(2, pids.Distinct().Count());
-        Assert.NotEqual(Environment.ProcessId, Pool.Apply(() => Environment.ProcessId));
+        var ran = await Pool.MapAsync(TestFunctions.SlowPidAndThread, Enumerable.Repeat(100, 8), chunkSize: 1).WaitAsync(Bound);
+        Assert.Equal(2, ran.Distinct().Count());
+        if (InProcess)
+        {
+            Assert.All(ran, r => Assert.Equal(Environment.ProcessId, r.Pid));
+            Assert.Equal(Environment.ProcessId, Pool.Apply(() => Environment.ProcessId));
+        }
+        else
+        {
+            Assert.DoesNotContain(Environment.ProcessId, ran.Select(r => r.Pid));
+            Assert.NotEqual(Environment.ProcessId, Pool.Apply(() => Environment.ProcessId));
+        }
         Assert.Equal(81, await Pool.ApplyAsync(TestFunctions.Square, 9).WaitAsync(Bound));
     }
 
@@ -107,7 +120,7 @@ public class PoolApiSpec(PoolFixture fixture) : IClassFixture<PoolFixture>
         Assert.Equal(2, error.TaskIndex);
         Assert.Contains("Attempted to divide by zero", error.RemoteMessage);
         Assert.Contains(nameof(TestFunctions.Divide), error.RemoteStackTrace);
-        Assert.Contains("pid", error.Worker);
+        Assert.Contains(InProcess ? "w" : "pid", error.Worker);
 
         // imap yields up to the failing input, then raises.
         var yielded = new List<int>();
@@ -180,4 +193,54 @@ public class PoolApiSpec(PoolFixture fixture) : IClassFixture<PoolFixture>
         Assert.Equal(Pool.Processes, status.RegisteredWorkers);
         Assert.Equal(Pool.Processes, status.ReadyWorkers);
     }
+
+    // ------------------------------------------------------------------ paired batches
+
+    [Fact]
+    public async Task Paired_batches_must_overlap_on_distinct_workers_with_a_barrier_between_batches_and_results_in_order()
+    {
+        // Durations differ inside each batch, so a missing barrier would let the short item's successor start early.
+        int[] millis = [100, 300, 250, 50, 60, 200];
+        var spans = await Pool.MapPairedAsync(TestFunctions.Stamp, millis.Select((m, i) => (i, m)), batchSize: 2).WaitAsync(Bound);
+
+        Assert.Equal(Enumerable.Range(0, millis.Length), spans.Select(s => s.Item));
+        var batches = spans.Chunk(2).ToList();
+        foreach (var batch in batches)
+        {
+            Assert.NotEqual(batch[0].Worker, batch[1].Worker);
+            // Overlap: both were running at one moment (each started before the other ended).
+            Assert.True(batch.Max(s => s.Start) < batch.Min(s => s.End), $"items {batch[0].Item} and {batch[1].Item} did not run at the same time");
+        }
+        for (var i = 1; i < batches.Count; i++)
+            Assert.True(batches[i].Min(s => s.Start) >= batches[i - 1].Max(s => s.End),
+                $"batch {i} started before batch {i - 1} had finished");
+    }
+
+    [Fact]
+    public async Task A_batch_larger_than_the_pool_must_be_refused_clearly_and_leave_the_pool_usable()
+    {
+        var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Pool.MapPairedAsync(TestFunctions.Square, [1, 2, 3], batchSize: 3));
+        Assert.Equal("batchSize", error.ParamName);
+        Assert.Contains("3 distinct workers", error.Message);
+        Assert.Contains("has 2", error.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Pool.MapPaired(TestFunctions.Square, [1], batchSize: 0));
+        Assert.Equal([1, 4, 9], Pool.MapPaired(TestFunctions.Square, [1, 2, 3])); // an odd count: the last batch has one item
+    }
+
+    [Fact]
+    public async Task A_failing_item_must_fail_the_paired_call_and_start_no_later_batch()
+    {
+        var error = await Assert.ThrowsAsync<TaskFailedException>(() => Pool.MapPairedAsync(TestFunctions.Divide, [1, 0, 2, 4]).WaitAsync(Bound));
+        Assert.Equal(1, error.TaskIndex);
+        Assert.Equal([100, 50], await Pool.MapPairedAsync(TestFunctions.Divide, [1, 2]).WaitAsync(Bound));
+    }
 }
+
+[Collection("processes")]
+public sealed class SpawnPoolContract(SpawnPoolFixture fixture) : PoolContract<SpawnPoolFixture>(fixture);
+
+[Collection("processes")]
+public sealed class ForkServerPoolContract(ForkServerPoolFixture fixture) : PoolContract<ForkServerPoolFixture>(fixture);
+
+[Collection("processes")]
+public sealed class ThreadPoolContract(ThreadPoolFixture fixture) : PoolContract<ThreadPoolFixture>(fixture);
