@@ -44,7 +44,17 @@ var paired = new Option<bool>("--paired")
     Description = "Run the seed data in pairs, as the seed's second program: both items of a pair start together on two workers, and both finish before the next pair starts.",
 };
 
-var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit, startMethod, paired };
+var perItemProcess = new Option<bool>("--per-item-process")
+{
+    Description = "Run the seed's first program: one process per item (ActorProcess, Python's multiprocessing.Process), all started at once, then joined. --workers does not apply.",
+};
+
+var daemon = new Option<bool>("--daemon")
+{
+    Description = "With --per-item-process: make the processes daemons, which end with this program however it ends (Python's daemon=True).",
+};
+
+var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit, startMethod, paired, perItemProcess, daemon };
 root.SetAction(async (parse, ct) =>
 {
     var n = parse.GetValue(workers);
@@ -54,6 +64,16 @@ root.SetAction(async (parse, ct) =>
     {
         Console.Error.WriteLine("--paired runs two items at a time on two distinct workers: use --workers 2 or more.");
         return 2;
+    }
+
+    if (parse.GetValue(perItemProcess))
+    {
+        if (pairs)
+        {
+            Console.Error.WriteLine("--per-item-process and --paired are two different programs of the seed: choose one.");
+            return 2;
+        }
+        return RunProcessPerItem(u, parse.GetValue(startMethod)!, parse.GetValue(daemon));
     }
 
     var clock = Stopwatch.StartNew();
@@ -84,6 +104,36 @@ root.SetAction(async (parse, ct) =>
         : $"Elapsed: {elapsed.TotalSeconds:F3} s (map of {SeedExample.Data.Length} tasks on {n} workers, unit {u} s)");
     return 0;
 });
+
+// The seed's first program:
+//   processes = [multiprocessing.Process(target=mp_worker, args=(d,)) for d in data]
+//   for p in processes: p.start()
+//   for p in processes: p.join()
+static int RunProcessPerItem(double unit, string startMethod, bool daemon)
+{
+    List<ActorProcess> processes;
+    try
+    {
+        var context = StartMethods.GetContext(startMethod);
+        processes = SeedExample.Data.Select(item => context.Process(SeedExample.Work, item, unit)).ToList();
+        processes.ForEach(p => p.Daemon = daemon);
+    }
+    catch (ArgumentException e)
+    {
+        Console.Error.WriteLine(e.Message);
+        return 2;
+    }
+    var clock = Stopwatch.StartNew();
+    foreach (var p in processes)
+        p.Start();
+    foreach (var p in processes)
+        p.Join();
+    var elapsed = clock.Elapsed;
+    var failed = processes.Where(p => p.ExitCode != 0).ToList();
+    Console.WriteLine($"Completed {processes.Count - failed.Count} of {processes.Count} processes{(failed.Count > 0 ? $"; failed: {string.Join(", ", failed.Select(p => $"{p.Name} (exit code {p.ExitCode})"))}" : "")}");
+    Console.WriteLine($"Elapsed: {elapsed.TotalSeconds:F3} s (one {startMethod} process per item, {processes.Count} at once, unit {unit} s: the longest item plus start-up)");
+    return failed.Count == 0 ? 0 : 1;
+}
 
 var config = new InvocationConfiguration();
 var result = root.Parse(args);

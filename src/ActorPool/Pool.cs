@@ -62,7 +62,10 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     public Pool(PoolOptions? options = null)
     {
         options ??= new PoolOptions();
-        var config = PoolSettings.ParseUserConfig(options.Config, "PoolOptions.Config").WithFallback(PoolSettings.Reference);
+        var userConfig = PoolSettings.ParseUserConfig(options.Config, "PoolOptions.Config");
+        if (options.StartMethod is null && StartMethods.Explicit is { } programWide && (userConfig.IsEmpty || !userConfig.HasPath("actorpool.start-method")))
+            options = options with { StartMethod = programWide };
+        var config = userConfig.WithFallback(PoolSettings.Reference);
         _settings = PoolSettings.Create(config, options);
 
         var initializer = PrepareInitializer(options);

@@ -114,4 +114,36 @@ public class DemoSpec
     }
 
     private static int SeedSeconds(char name) => Demo.SeedExample.Data.Single(d => d.Name == name.ToString()).Seconds;
+
+    [Theory]
+    [InlineData("spawn")]
+    [InlineData("forkserver")]
+    [InlineData("thread")]
+    public async Task Demo_per_item_process_must_run_one_process_per_item_all_at_once(string startMethod)
+    {
+        using var demo = new StartedProgram(DemoDll, "--per-item-process", "--start-method", startMethod, "--unit", "0.05");
+        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
+        var output = demo.Stdout;
+        Assert.True(exit == 0, $"exit {exit}\n{output}\n{demo.Stderr}");
+        Assert.Equal(8, Regex.Matches(output, @"^ Process [a-h]\tDONE$", RegexOptions.Multiline).Count);
+        // All at once: every item was waiting before the longest one (d, 8 units) was done.
+        var dDone = IndexOfLine(output, " Process d\tDONE");
+        Assert.All("abcdefgh", n => Assert.InRange(output.Split('\n').ToList().FindIndex(l => l.StartsWith($" Process {n}\tWaiting")), 0, dDone));
+        Assert.Contains("Completed 8 of 8 processes", output);
+    }
+
+    [Fact]
+    public async Task Daemon_processes_must_end_with_their_program_even_when_it_is_killed()
+    {
+        using var demo = new StartedProgram(DemoDll, "--per-item-process", "--daemon", "--unit", "2");
+        Assert.True(await Processes.WaitUntil(() => Regex.Matches(demo.Stdout, "Waiting").Count == 8, TimeSpan.FromSeconds(60)), demo.Stdout + demo.Stderr);
+        var children = demo.Children();
+        Assert.Equal(8, children.Count);
+
+        Processes.Kill9(demo.Pid);
+
+        Assert.True(await Processes.WaitUntil(() => children.All(p => !Processes.IsAlive(p)), TimeSpan.FromSeconds(10)),
+            $"still alive 10 s after their program was killed: {string.Join(", ", children.Where(Processes.IsAlive))}");
+        Assert.DoesNotContain("DONE", demo.Stdout);
+    }
 }

@@ -124,6 +124,12 @@ internal sealed record PoolSettings
         };
     }
 
+    /// <summary>reference.conf's <c>actorpool.forkserver.preload</c> (what spares for process objects load).</summary>
+    public static IReadOnlyList<string> DefaultPreload => Reference.GetStringList("actorpool.forkserver.preload")?.ToArray() ?? [];
+
+    /// <summary>reference.conf's <c>actorpool.start-method</c>.</summary>
+    public static string DefaultStartMethod => Reference.GetString("actorpool.start-method") ?? "spawn";
+
     public static void ValidateStartMethod(string name)
     {
         if (name == "fork")

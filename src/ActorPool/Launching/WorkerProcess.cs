@@ -122,6 +122,21 @@ internal sealed class WorkerProcess
         }
     }
 
+    /// <summary>Sends SIGTERM (Python's <c>terminate()</c>): the process may still clean up. Never throws.</summary>
+    public void Terminate()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Kill();
+            return;
+        }
+        if (!_exited.Task.IsCompleted)
+            _ = kill(Pid, 15);
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
     private string ErrorTail
     {
         get { lock (_errorTail) return string.Join(Environment.NewLine, _errorTail); }

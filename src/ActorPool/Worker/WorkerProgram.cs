@@ -7,10 +7,12 @@ namespace ActorPool.Worker;
 /// What a spawned worker reads from its standard input before anything else (one JSON line). <see cref="SpillFolder"/>
 /// is where large results go as files (absent: everything travels inline); <see cref="DataSocket"/> is the pool's data
 /// link (absent, or not reachable: work and results travel through Akka.Remote). <see cref="EntryAssembly"/> is the
-/// calling program's, which the worker loads while idle: the user's functions are most likely there.
+/// calling program's, which the worker loads while idle: the user's functions are most likely there. With
+/// <see cref="Target"/> the process is an <see cref="ActorProcess"/>: it runs that one target (named
+/// <see cref="WorkerId"/>) and exits, ending with its parent only when <see cref="Daemon"/>.
 /// </summary>
 internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid, int MaxFrameSize,
-    string? SpillFolder = null, string? DataSocket = null, string? EntryAssembly = null)
+    string? SpillFolder = null, string? DataSocket = null, string? EntryAssembly = null, byte[]? Target = null, bool Daemon = false)
 {
     /// <summary>The calling program's entry assembly, as a handshake names it.</summary>
     public static string? CallerEntryAssembly { get; } = System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name;
@@ -90,6 +92,8 @@ internal static class WorkerProgram
             Console.Error.WriteLine($"ActorPool worker: unreadable settings on standard input: {e.Message}");
             return ExitHandshake;
         }
+        if (handshake?.Target is { Length: > 0 })
+            Environment.Exit(ProcessTargetRunner.Run(handshake)); // whatever a spare's ActorSystem threads do
         if (handshake is null || string.IsNullOrEmpty(handshake.Coordinator) || string.IsNullOrEmpty(handshake.WorkerId))
         {
             // A spare whose program ended before taking it: leave at once, whatever its ActorSystem's threads do.

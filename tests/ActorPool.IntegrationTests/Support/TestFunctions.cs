@@ -54,6 +54,10 @@ public static class TestFunctions
         return (x.Item, $"{Environment.ProcessId}:{Environment.CurrentManagedThreadId}", start, DateTime.UtcNow.Ticks);
     }
 
+    public static void Nap(int millis) => Thread.Sleep(millis);
+
+    public static void Fail(string why) => throw new InvalidOperationException(why);
+
     public static byte[] Reverse(byte[] bytes) => bytes.Reverse().ToArray();
 
     /// <summary>Set by the pool's initializer in each worker.</summary>

@@ -1,0 +1,54 @@
+using ActorPool.Execution;
+
+namespace ActorPool.Worker;
+
+/// <summary>
+/// The child side of an <see cref="ActorProcess"/>: runs its one target and returns the exit code, 0 when the target
+/// returned and 1 when it raised, after printing the error as Python does (<c>Process Name:</c>, then the exception
+/// and its stack trace) to standard error, which the parent copies to its console.
+/// </summary>
+internal static class ProcessTargetRunner
+{
+    public static int Run(WorkerHandshake handshake)
+    {
+        if (handshake.Daemon)
+            WatchParent();
+        int code;
+        try
+        {
+            var target = (PoolInitializer)Payload.Deserialize(handshake.Target!)!;
+            target.Run();
+            code = 0;
+        }
+        catch (Exception e)
+        {
+            Console.Out.Flush();
+            Console.Error.WriteLine($"Process {handshake.WorkerId}:");
+            Console.Error.WriteLine(e.ToString());
+            code = 1;
+        }
+        Console.Out.Flush();
+        Console.Error.Flush();
+        return code;
+    }
+
+    /// <summary>A daemon ends with its parent: when its standard input closes (the parent exited, even by kill -9).</summary>
+    private static void WatchParent()
+    {
+        new Thread(() =>
+        {
+            try
+            {
+                while (Console.In.ReadLine() is not null)
+                {
+                }
+            }
+            catch (IOException)
+            {
+            }
+            Console.Out.Flush();
+            Environment.Exit(128 + 15); // as if terminated, which is what Python does to daemons at exit
+        })
+        { IsBackground = true, Name = "actorpool-daemon-parent-watch" }.Start();
+    }
+}
