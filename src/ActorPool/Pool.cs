@@ -67,6 +67,8 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             options = options with { StartMethod = programWide };
         var config = userConfig.WithFallback(PoolSettings.Reference);
         _settings = PoolSettings.Create(config, options);
+        if (_settings.StartMethod == "thread" && (userConfig.IsEmpty || !userConfig.HasPath("akka.actor.provider")))
+            config = ThreadPoolConfig.WithFallback(config); // workers in this process: no remoting to start
 
         var initializer = PrepareInitializer(options);
         _ownedLoggerFactory = options.LoggerFactory is null ? ConsoleLogging.CreateDefault() : null;
@@ -84,12 +86,14 @@ public sealed class Pool : IAsyncDisposable, IDisposable
                 _settings.StartMethod == "forkserver" ? ForkServer.For(_settings.Preload, _settings.Processes, _settings.MaxFrameSize) : null,
                 loggerFactory.CreateLogger("ActorPool.Launcher"));
         _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), Coordinator.Name);
-        _dataLinks = _spillFolder is null || !_settings.DataLink ? null : DataLinkListener.Start(_spillFolder, secret, _coordinator);
+        _dataLinks = _spillFolder is null || !_settings.DataLink || _settings.StartMethod == "thread" ? null : DataLinkListener.Start(_spillFolder, secret, _coordinator);
         _ = Task.Run(() =>
         {
             try { Payload.WarmUp(); } catch (Exception) { /* only a speed-up */ }
         });
     }
+
+    private static readonly Akka.Configuration.Config ThreadPoolConfig = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local");
 
     /// <summary>Number of worker processes the pool keeps running.</summary>
     public int Processes => _settings.Processes;

@@ -70,8 +70,13 @@ public static class Workloads
             [new("startup-spawn", "ms", "lower")], (ctx, ct) => Startup(ctx, "spawn", ct), ["startup", "--method", "spawn"]),
         new("startup-forkserver", "a second pool of the warm start method (Python: forkserver) to a first result from every worker",
             [new("startup-forkserver", "ms", "lower")], (ctx, ct) => Startup(ctx, "forkserver", ct), ["startup", "--method", "forkserver"]),
+        new("startup-thread", $"new pool of {workers} threads (Python: multiprocessing.pool.ThreadPool) to a first result from every worker",
+            [new("startup-thread", "ms", "lower")], (ctx, ct) => Startup(ctx, "thread", ct), ["startup", "--method", "thread"]),
         new("seed-sleep", "the seed example, 1 unit = 0.1 s",
             [new("seed-sleep", "s", "lower")], SeedSleep, ["seed-sleep"]),
+        new("seed-paired", "the seed data in pairs (both items of a pair at once, a barrier between pairs), 1 unit = 0.1 s; ActorPool reuses its pool",
+            [new("seed-paired vs Python new Pool per pair", "s", "lower"), new("seed-paired vs Python reused Pool", "s", "lower", "reused")],
+            SeedPaired, ["seed-paired"]),
         new("payload", "200 distinct 1 MiB byte arrays, workers return their length",
             [new("payload", "MiB/s", "higher")], Payload, ["payload"]),
         new("worker-crash", "task 3 of 8 ends its own worker process; seconds to the call's outcome (bound 10 s)",
@@ -145,21 +150,20 @@ public static class Workloads
         Pool? first = null;
         try
         {
-            if (method != "spawn")
+            if (method == "forkserver")
             {
                 // A warm start method pays its one-time set-up with the program's first pool; the second is timed
                 // once the server is warm again (Python's forkserver process is; ours has pre-loaded its spares).
                 first = new Pool(options);
                 await first.WaitForWorkersAsync(ct);
-                if (method == "forkserver")
-                    await Launching.ForkServer.For([], ctx.Workers).WhenReady(ctx.Workers, TimeSpan.FromSeconds(30));
+                await Launching.ForkServer.For([], ctx.Workers).WhenReady(ctx.Workers, TimeSpan.FromSeconds(30));
             }
             var clock = Stopwatch.StartNew();
             await using var pool = new Pool(options);
             var pids = await pool.MapAsync(Functions.ProcessId, Enumerable.Range(0, ctx.Workers), chunkSize: 1, cancellationToken: ct);
             await pool.WaitForWorkersAsync(ct);
             var elapsed = clock.Elapsed.TotalMilliseconds;
-            Check(pids.All(p => p != Environment.ProcessId), "startup results");
+            Check(method == "thread" ? pids.All(p => p == Environment.ProcessId) : pids.All(p => p != Environment.ProcessId), "startup results");
             return Sample.Of(elapsed);
         }
         catch (ArgumentException e) when (e.Message.Contains(method, StringComparison.Ordinal))
@@ -181,6 +185,17 @@ public static class Workloads
         var elapsed = clock.Elapsed.TotalSeconds;
         Check(names.SequenceEqual(Functions.Seed.Select(s => s.Name)), "seed-sleep results");
         return Sample.Of(elapsed);
+    }
+
+    private static async Task<Sample> SeedPaired(BenchContext ctx, CancellationToken ct)
+    {
+        var pool = await ctx.WarmPoolAsync(ct);
+        await pool.MapPairedAsync(Functions.Square, [1, 2, 3, 4], cancellationToken: ct);
+        var clock = Stopwatch.StartNew();
+        var names = await pool.MapPairedAsync(Functions.SeedWork, Functions.Seed, batchSize: 2, cancellationToken: ct);
+        var elapsed = clock.Elapsed.TotalSeconds;
+        Check(names.SequenceEqual(Functions.Seed.Select(s => s.Name)), "seed-paired results");
+        return new Sample(new Dictionary<string, double?> { ["value"] = elapsed, ["reused"] = elapsed });
     }
 
     private static async Task<Sample> Payload(BenchContext ctx, CancellationToken ct)

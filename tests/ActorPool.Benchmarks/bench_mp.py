@@ -1,7 +1,8 @@
 """Python multiprocessing side of the ActorPool benchmark.
 
 Runs one repetition of one workload and prints one JSON object on stdout.
-Usage: python3 bench_mp.py WORKLOAD [--workers N] [--method spawn|forkserver|fork] [--size N] [--timeout S]
+Usage: python3 bench_mp.py WORKLOAD [--workers N] [--method spawn|forkserver|fork|thread] [--size N] [--timeout S]
+(--method thread: multiprocessing.pool.ThreadPool.)
 The workloads mirror tests/ActorPool.Benchmarks/Workloads.cs; see that file for the ActorPool side.
 """
 import argparse
@@ -9,7 +10,9 @@ import json
 import multiprocessing as mp
 import os
 import sys
+import threading
 import time
+from multiprocessing.pool import ThreadPool
 
 
 def square(x):
@@ -74,7 +77,7 @@ def set_barrier(barrier):
 def meet(_):
     """Returns only when every worker runs one of these at once: the pool's first result from each worker."""
     _barrier.wait(timeout=60)
-    return os.getpid()
+    return os.getpid(), threading.get_ident()
 
 
 SEED = (['a', 2], ['b', 4], ['c', 6], ['d', 8], ['e', 1], ['f', 3], ['g', 5], ['h', 7])
@@ -97,15 +100,36 @@ def run(args, ctx):
             # The server starts with the program's first pool; the warm start is every pool after it.
             with ctx.Pool(w) as first:
                 warm(first, w)
-        barrier = ctx.Barrier(w)
+        barrier = threading.Barrier(w) if args.method == "thread" else ctx.Barrier(w)
         t0 = time.perf_counter()
-        pool = ctx.Pool(w, initializer=set_barrier, initargs=(barrier,))
+        if args.method == "thread":
+            pool = ThreadPool(w, initializer=set_barrier, initargs=(barrier,))
+        else:
+            pool = ctx.Pool(w, initializer=set_barrier, initargs=(barrier,))
         pids = pool.map(meet, range(w), chunksize=1)
         elapsed = time.perf_counter() - t0
         assert len(set(pids)) == w
         pool.terminate()
         pool.join()
         return {"value": elapsed * 1e3}
+
+    if args.workload == "seed-paired":
+        # The seed's own code: a new Pool(2) for every pair; then the same pairs on one reused pool.
+        pairs = list(zip(SEED[0::2], SEED[1::2]))
+        t0 = time.perf_counter()
+        for task1, task2 in pairs:
+            with ctx.Pool(2) as p:
+                p.map(seed_work, (task1, task2))
+        new_pool = time.perf_counter() - t0
+        with ctx.Pool(w) as pool:
+            warm(pool, w)
+            t0 = time.perf_counter()
+            out = []
+            for pair in pairs:
+                out.extend(pool.map(seed_work, pair, chunksize=1))
+            reused = time.perf_counter() - t0
+        assert out == [name for name, _ in SEED]
+        return {"value": new_pool, "reused": reused}
 
     if args.workload == "worker-crash":
         pool = ctx.Pool(w)
@@ -199,10 +223,13 @@ def main():
     parser.add_argument("--size", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args()
-    if args.method not in mp.get_all_start_methods():
+    if args.method == "thread":
+        ctx = mp.get_context("spawn")  # unused: the thread workloads make a ThreadPool
+    elif args.method not in mp.get_all_start_methods():
         print(json.dumps({"unavailable": "start method %s" % args.method}))
         return
-    ctx = mp.get_context(args.method)
+    else:
+        ctx = mp.get_context(args.method)
     result = run(args, ctx)
     print(json.dumps(result), flush=True)
 
