@@ -86,6 +86,42 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_group_must_start_only_when_all_its_chunks_are_in_and_as_many_workers_are_idle_each_on_its_own_worker()
+    {
+        var coordinator = StartCoordinator(processes: 3);
+        var w1 = Join(coordinator, "w1", 101);
+        var w2 = Join(coordinator, "w2", 102);
+        var w3 = Join(coordinator, "w3", 103);
+        var busy = new RecordingSink();
+        coordinator.Tell(new StartCall(1, Fn, busy));
+        Submit(coordinator, 1, 2);
+        var r1 = w1.ExpectMsg<RunChunk>();
+        w2.ExpectMsg<RunChunk>();
+
+        // A group of 2 with one idle worker: nothing goes out, not even half of it.
+        var group = new RecordingSink();
+        coordinator.Tell(new StartCall(2, Fn, group, GangSize: 2));
+        Submit(coordinator, 2, 2);
+        w3.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+
+        // A second worker idle: both chunks go out together, one each.
+        Done(coordinator, w1, r1);
+        var a = w1.ExpectMsg<RunChunk>();
+        var b = w3.ExpectMsg<RunChunk>();
+        Assert.Equal([2L, 2L], new[] { a.Chunk.CallId, b.Chunk.CallId });
+        Assert.NotEqual(a.Chunk.Index, b.Chunk.Index);
+
+        // A group member's worker dies: its chunk goes to an idle worker, never to one running the other member.
+        coordinator.Tell(new WorkerExited("w1", 137, ""));
+        w3.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        AwaitAssert(() => Assert.Equal(4, _launcher.Launched.Count));
+        var w4 = Join(coordinator, "w4", 104);
+        var retried = w4.ExpectMsg<RunChunk>();
+        Assert.Equal(a.Chunk, retried.Chunk);
+        Assert.Equal(2, retried.Attempt);
+    }
+
+    [Fact]
     public void Coordinator_must_mark_a_stateless_function_as_shareable_across_calls()
     {
         var coordinator = StartCoordinator(processes: 1);
