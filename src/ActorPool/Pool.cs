@@ -67,33 +67,55 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             options = options with { StartMethod = programWide };
         var config = userConfig.WithFallback(PoolSettings.Reference);
         _settings = PoolSettings.Create(config, options);
-        if (_settings.StartMethod == "thread" && (userConfig.IsEmpty || !userConfig.HasPath("akka.actor.provider")))
-            config = ThreadPoolConfig.WithFallback(config); // workers in this process: no remoting to start
-
         var initializer = PrepareInitializer(options);
-        _ownedLoggerFactory = options.LoggerFactory is null ? ConsoleLogging.CreateDefault() : null;
-        var loggerFactory = options.LoggerFactory ?? _ownedLoggerFactory!;
+        var thread = _settings.StartMethod == "thread";
+        // Thread pools without Akka settings or a logger of their own share one local ActorSystem, as threads share
+        // a process: a new one costs little more than its coordinator.
+        _ownsSystem = !(thread && options.LoggerFactory is null && (userConfig.IsEmpty || !userConfig.HasPath("akka")));
+        ILoggerFactory loggerFactory;
+        if (_ownsSystem)
+        {
+            if (thread && (userConfig.IsEmpty || !userConfig.HasPath("akka.actor.provider")))
+                config = LocalProvider.WithFallback(config); // workers in this process: no remoting to start
+            _ownedLoggerFactory = options.LoggerFactory is null ? ConsoleLogging.CreateDefault() : null;
+            loggerFactory = options.LoggerFactory ?? _ownedLoggerFactory!;
+            _system = PoolActorSystem.Create("actorpool", config, loggerFactory);
+            _system.WhenTerminated.ContinueWith(static (_, cts) => ((CancellationTokenSource)cts!).Cancel(), _stopped, TaskScheduler.Default);
+        }
+        else
+        {
+            (_system, loggerFactory) = SharedThreadSystem.Value;
+        }
 
-        _system = PoolActorSystem.Create("actorpool", config, loggerFactory);
-        _system.WhenTerminated.ContinueWith(static (_, cts) => ((CancellationTokenSource)cts!).Cancel(), _stopped, TaskScheduler.Default);
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
         _spillFolder = Spill.CreateFolder();
         var address = ((ExtendedActorSystem)_system).Provider.DefaultAddress;
-        var coordinatorPath = $"{address}/user/{Coordinator.Name}";
-        _launcher = _settings.StartMethod == "thread"
-            ? new ThreadLauncher(_system, coordinatorPath, secret, _settings.MaxFrameSize, _spillFolder)
+        var coordinatorName = _ownsSystem ? Coordinator.Name : $"{Coordinator.Name}-{Interlocked.Increment(ref _sharedPools)}";
+        var coordinatorPath = $"{address}/user/{coordinatorName}";
+        _launcher = thread
+            ? new ThreadLauncher(_system, coordinatorName, coordinatorPath, secret, _settings.MaxFrameSize, _spillFolder)
             : new ProcessLauncher(coordinatorPath, secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize, _spillFolder, _settings.DataLink,
                 _settings.StartMethod == "forkserver" ? ForkServer.For(_settings.Preload, _settings.Processes, _settings.MaxFrameSize) : null,
                 loggerFactory.CreateLogger("ActorPool.Launcher"));
-        _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), Coordinator.Name);
-        _dataLinks = _spillFolder is null || !_settings.DataLink || _settings.StartMethod == "thread" ? null : DataLinkListener.Start(_spillFolder, secret, _coordinator);
+        _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), coordinatorName);
+        _dataLinks = _spillFolder is null || !_settings.DataLink || thread ? null : DataLinkListener.Start(_spillFolder, secret, _coordinator);
         _ = Task.Run(() =>
         {
             try { Payload.WarmUp(); } catch (Exception) { /* only a speed-up */ }
         });
     }
 
-    private static readonly Akka.Configuration.Config ThreadPoolConfig = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local");
+    private static readonly Akka.Configuration.Config LocalProvider = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local");
+
+    /// <summary>The local ActorSystem thread pools share (see the constructor); it lasts as long as the program.</summary>
+    private static readonly Lazy<(ActorSystem System, ILoggerFactory Logging)> SharedThreadSystem = new(() =>
+    {
+        var logging = ConsoleLogging.CreateDefault();
+        return (PoolActorSystem.Create("actorpool-threads", LocalProvider.WithFallback(PoolSettings.Reference), logging), logging);
+    });
+
+    private static int _sharedPools;
+    private readonly bool _ownsSystem;
 
     /// <summary>Number of worker processes the pool keeps running.</summary>
     public int Processes => _settings.Processes;
@@ -399,7 +421,21 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     private async Task StopSystemAsync()
     {
         _launcher.Dispose();
-        await _system.Terminate().ConfigureAwait(false);
+        if (_ownsSystem)
+        {
+            await _system.Terminate().ConfigureAwait(false);
+        }
+        else
+        {
+            try
+            {
+                await _coordinator.GracefulStop(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is TaskCanceledException or AskTimeoutException)
+            {
+            }
+            _stopped.Cancel();
+        }
         _dataLinks?.Dispose();
         Spill.DeleteFolder(_spillFolder);
         _state = PoolState.Terminated;

@@ -9,9 +9,10 @@ namespace ActorPool.Launching;
 /// The <c>thread</c> start method (Python's <c>multiprocessing.dummy</c> / <c>ThreadPool</c>): each worker is a worker
 /// actor in the pool's own ActorSystem with its own task thread. No process starts and nothing is isolated: a task
 /// that crashes the process crashes the caller. Work and results take the same path as with processes (arguments
-/// and results are still serialized), so code moves between start methods unchanged.
+/// and results are still serialized), so code moves between start methods unchanged. Worker names start with the
+/// pool's coordinator's, unique per pool: several thread pools may share one ActorSystem.
 /// </summary>
-internal sealed class ThreadLauncher(ActorSystem system, string coordinatorPath, string secret, int maxFrameSize, string? spillFolder) : IWorkerLauncher
+internal sealed class ThreadLauncher(ActorSystem system, string namePrefix, string coordinatorPath, string secret, int maxFrameSize, string? spillFolder) : IWorkerLauncher
 {
     private readonly ConcurrentDictionary<string, IActorRef> _workers = new();
 
@@ -24,7 +25,7 @@ internal sealed class ThreadLauncher(ActorSystem system, string coordinatorPath,
             coordinator.Tell(new WorkerExited(workerId, 0, ""));
         };
         var worker = system.ActorOf(
-            Props.Create(() => new WorkerActor(handshake, new WorkerNode.ExitCode(), null, true, stopped)), $"thread-worker-{workerId}");
+            Props.Create(() => new WorkerActor(handshake, new WorkerNode.ExitCode(), null, true, stopped)), $"{namePrefix}-{workerId}");
         _workers[workerId] = worker;
         return Environment.ProcessId;
     }
