@@ -150,8 +150,7 @@ public sealed class ActorProcess
             }
             catch (Exception e)
             {
-                Console.Error.WriteLine($"Process {Name}:");
-                Console.Error.WriteLine(e.ToString());
+                ProcessTargetRunner.Report(Name, e);
                 Ended(1);
             }
         })

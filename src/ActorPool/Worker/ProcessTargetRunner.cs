@@ -22,14 +22,19 @@ internal static class ProcessTargetRunner
         }
         catch (Exception e)
         {
-            Console.Out.Flush();
-            Console.Error.WriteLine($"Process {handshake.WorkerId}:");
-            Console.Error.WriteLine(e.ToString());
+            Report(handshake.WorkerId, e);
             code = 1;
         }
         Console.Out.Flush();
         Console.Error.Flush();
         return code;
+    }
+
+    /// <summary>What Python prints when a process's target raises: <c>Process Name:</c>, then the error.</summary>
+    public static void Report(string name, Exception e)
+    {
+        Console.Out.Flush();
+        Console.Error.WriteLine($"Process {name}:{Environment.NewLine}{e}");
     }
 
     /// <summary>A daemon ends with its parent: when its standard input closes (the parent exited, even by kill -9).</summary>
