@@ -99,3 +99,27 @@ public sealed class PoolBrokenException : ActorPoolException
     /// <summary>Creates the exception.</summary>
     public PoolBrokenException(string message, Exception? inner = null) : base(message, inner) { }
 }
+
+/// <summary>A put found a bounded queue full: at once (no wait) or when its timeout passed (Python's <c>queue.Full</c>). Nothing was put.</summary>
+public sealed class QueueFullException : ActorPoolException
+{
+    /// <summary>Creates the exception.</summary>
+    public QueueFullException(string message) : base(message) { }
+}
+
+/// <summary>A get found no item: at once (no wait) or when its timeout passed (Python's <c>queue.Empty</c>).</summary>
+public sealed class QueueEmptyException : ActorPoolException
+{
+    /// <summary>Creates the exception.</summary>
+    public QueueEmptyException(string message) : base(message) { }
+}
+
+/// <summary>
+/// The queue was completed (<see cref="ActorQueue{T}.Complete"/>): a put is refused, and a get finds every item
+/// taken. <see cref="ActorQueue{T}.ReadAllAsync"/> simply ends.
+/// </summary>
+public sealed class QueueCompletedException : ActorPoolException
+{
+    /// <summary>Creates the exception.</summary>
+    public QueueCompletedException(string message) : base(message) { }
+}

@@ -98,6 +98,14 @@ internal static class Payload
         return SerializeChecked(() => Serialize(items), $"arguments {firstIndex}..{firstIndex + items.Length - 1}");
     }
 
+    /// <summary>Checks that a value of <typeparamref name="T"/> can go to another process, naming what cannot.</summary>
+    public static void CheckSendable<T>(T value, string what)
+    {
+        CheckType(typeof(T), what);
+        if (!typeof(T).IsValueType && typeof(T) != typeof(string))
+            CheckValue(value, what, new HashSet<object>(ReferenceEqualityComparer.Instance), 0);
+    }
+
     private static void CheckItems<T>(T[] items, int firstIndex)
     {
         CheckType(typeof(T), "the argument type");
@@ -122,7 +130,7 @@ internal static class Payload
         }
     }
 
-    private static void CheckDelegate(Delegate fn, string role)
+    private static void CheckDelegate(Delegate fn, string role, HashSet<object>? seen = null, int depth = 0)
     {
         var method = fn.Method;
         var name = Describe(method);
@@ -137,8 +145,8 @@ internal static class Payload
             throw new NotSendableException(
                 $"The {role} {name} is in assembly '{assembly.GetName().Name}' loaded from '{assembly.Location}', which is not " +
                 "part of the application's dependencies, so a worker process cannot load it. Reference that assembly from the application project.");
-        if (fn.Target is not null)
-            CheckValue(fn.Target, "captured values", new HashSet<object>(ReferenceEqualityComparer.Instance), 0);
+        if (fn.Target is not null) // with the walk's own seen set: a closure that holds a delegate to itself is a cycle, not a tree
+            CheckValue(fn.Target, "captured values", seen ?? new HashSet<object>(ReferenceEqualityComparer.Instance), depth);
     }
 
     private static readonly Lazy<HashSet<string>> TrustedAssemblies = new(() =>
@@ -174,7 +182,7 @@ internal static class Payload
         switch (value)
         {
             case Delegate d:
-                CheckDelegate(d, $"delegate in {path}");
+                CheckDelegate(d, $"delegate in {path}", seen, depth + 1);
                 return;
             case Array array when array.GetType().GetElementType() is { IsPrimitive: true }:
                 return;

@@ -179,13 +179,18 @@ internal sealed class TaskRunner
     public void WaitUntilQuiet(TimeSpan quiet, TimeSpan max)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(max.TotalSeconds * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < deadline && !_inbox.IsCompleted)
+        while (Stopwatch.GetTimestamp() < deadline && !_inbox.IsCompleted && !_wake.IsSet)
         {
             if (Volatile.Read(ref _busySince) == 0 && _inbox.Count == 0 && Stopwatch.GetElapsedTime(Volatile.Read(ref _idleSince)) >= quiet)
                 return;
-            Thread.Sleep(10);
+            _wake.Wait(10);
         }
     }
+
+    private readonly ManualResetEventSlim _wake = new();
+
+    /// <summary>Ends <see cref="WaitUntilQuiet"/> now: a task needs the ActorSystem (a queue handle, say).</summary>
+    public void Wake() => _wake.Set();
 
     /// <summary>Connects to the pool's data link and says who this worker is; null when there is none to reach.</summary>
     public static DataLink? Connect(WorkerHandshake handshake)

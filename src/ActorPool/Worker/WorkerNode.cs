@@ -43,7 +43,10 @@ internal static class WorkerNode
             exit.Set(code);
             started.Task.ContinueWith(static t => t.Result.Terminate(), TaskScheduler.Default);
         }
-        var linked = TaskRunner.Connect(handshake) is { } link
+        // Queue handles used by tasks need the ActorSystem: they ask for it to start now.
+        TaskRunner? linked = null;
+        Hosting.Runtime.UseWorkerSystem(started.Task, () => linked?.Wake());
+        linked = TaskRunner.Connect(handshake) is { } link
             ? new TaskRunner(handshake, link, () => Stop(WorkerProgram.ExitOk), reason =>
             {
                 Console.Error.WriteLine($"ActorPool worker {handshake.WorkerId}: the pool refused it: {reason}");
@@ -55,6 +58,8 @@ internal static class WorkerNode
         // takes the CPU, and then start it while the worker has nothing to do (the first call usually follows the
         // pool's readiness at once). Death watch does not wait on it: the pool sees a linked worker's process exit
         // and its link close. Bounded, so a slow initializer or a busy worker registers all the same.
+        if (Hosting.Runtime.WorkerSystemWanted)
+            linked?.Wake();
         if (preStarted is null && linked is not null)
         {
             linked.FirstChunkDone.Wait(TimeSpan.FromSeconds(2));

@@ -1,0 +1,150 @@
+using ActorPool.IntegrationTests.Support;
+using Xunit;
+
+namespace ActorPool.IntegrationTests;
+
+/// <summary>ActorQueue (Python's multiprocessing.Queue): its semantics in one process, and items crossing worker processes.</summary>
+[Collection("processes")]
+public sealed class ActorQueueSpec
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task A_queue_must_keep_pythons_semantics_in_one_process()
+    {
+        var q = new ActorQueue<string>();
+        Assert.False(q.TryGet(out _)); // get_nowait on an empty queue: Empty
+        await Assert.ThrowsAsync<QueueEmptyException>(() => q.GetAsync(TimeSpan.FromMilliseconds(50)));
+        foreach (var s in new[] { "a", "b", "c" })
+            await q.PutAsync(s);
+        await q.FlushAsync().WaitAsync(Bound);
+        Assert.Equal(3, q.Count);
+        Assert.False(q.IsEmpty);
+        Assert.False(q.IsFull);
+        Assert.Equal(["a", "b", "c"], new[] { q.Get(), q.Get(), await q.GetAsync().WaitAsync(Bound) });
+
+        // An item put after a get gave up is not lost: the next get has it.
+        Assert.False(q.TryGet(out _, TimeSpan.FromMilliseconds(50)));
+        q.Put("late");
+        Assert.Equal("late", q.Get(Bound));
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ActorQueue<int>(-1));
+        using var stream = new MemoryStream();
+        var objects = new ActorQueue<object>();
+        Assert.Throws<NotSendableException>(() => objects.Put(stream));
+        objects.Put(42); // still usable
+        Assert.Equal(42, objects.Get(Bound));
+    }
+
+    [Fact]
+    public async Task A_bounded_queue_must_make_putters_wait_for_room_and_drop_nothing()
+    {
+        var q = new ActorQueue<int>(maxSize: 4);
+        for (var i = 0; i < 4; i++)
+            q.Put(i);
+        await q.FlushAsync().WaitAsync(Bound);
+        Assert.True(q.IsFull);
+        Assert.False(q.TryPut(99)); // put_nowait: Full
+        Assert.Throws<QueueFullException>(() => q.Put(99, TimeSpan.FromMilliseconds(50)));
+
+        var waiting = q.PutAsync(4); // waits for room
+        await Task.Delay(100);
+        Assert.False(waiting.IsCompleted);
+        Assert.Equal(0, q.Get(Bound));
+        await waiting.WaitAsync(Bound);
+        var rest = new List<int>();
+        for (var i = 0; i < 4; i++)
+            rest.Add(q.Get(Bound));
+        Assert.Equal([1, 2, 3, 4], rest); // nothing dropped, nothing reordered, 99 never went in
+        Assert.False(q.TryGet(out _));
+    }
+
+    [Fact]
+    public async Task Completing_must_refuse_puts_and_let_getters_drain_then_end()
+    {
+        var q = new ActorQueue<int>();
+        for (var i = 0; i < 5; i++)
+            q.Put(i);
+        await q.CompleteAsync().WaitAsync(Bound); // this process's puts go first
+        Assert.True(q.IsCompleted);
+        Assert.Throws<QueueCompletedException>(() => q.Put(5));
+        Assert.Equal(0, q.Get(Bound));
+        var rest = new List<int>();
+        await foreach (var item in q.ReadAllAsync(new CancellationTokenSource(Bound).Token))
+            rest.Add(item);
+        Assert.Equal([1, 2, 3, 4], rest);
+        await Assert.ThrowsAsync<QueueCompletedException>(() => q.GetAsync().WaitAsync(Bound));
+        Assert.False(q.TryGet(out _));
+    }
+
+    [Fact]
+    public async Task A_joinable_queue_must_count_unfinished_items_and_refuse_extra_task_done()
+    {
+        var q = new JoinableActorQueue<int>();
+        q.Put(1);
+        q.Put(2);
+        var joined = q.JoinAsync();
+        Assert.Equal(1, q.Get(Bound));
+        q.TaskDone();
+        await Task.Delay(100);
+        Assert.False(joined.IsCompleted);
+        Assert.Equal(2, q.Get(Bound));
+        await q.TaskDoneAsync();
+        await joined.WaitAsync(Bound);
+        Assert.Contains("more times", Assert.Throws<InvalidOperationException>(q.TaskDone).Message);
+    }
+
+    [Fact]
+    public async Task Items_must_cross_worker_processes_through_a_bounded_queue_none_lost_none_duplicated_order_kept_per_producer()
+    {
+        const int perProducer = 50_000, producers = 2;
+        var q = new ActorQueue<long>(maxSize: 1_000);
+        var pool = new Pool(3);
+        using var terminating = new Terminating(pool);
+        await pool.WaitForWorkersAsync().WaitAsync(Bound);
+
+        // Two producer tasks and one consumer task, each in its own worker process.
+        var outcomes = await pool.MapAsync(role => role < producers ? QueueWork.Produce(q, role, perProducer) : QueueWork.Consume(q, producers * perProducer),
+            Enumerable.Range(0, producers + 1), chunkSize: 1).WaitAsync(TimeSpan.FromMinutes(3));
+
+        var consumer = outcomes[producers];
+        Assert.Equal(producers * perProducer, consumer.Count);
+        Assert.Equal(producers * perProducer, consumer.Distinct);
+        Assert.True(consumer.InOrder, "a producer's items came out of order");
+        Assert.Equal(3, outcomes.Select(o => o.Pid).Distinct().Count());
+        Assert.DoesNotContain(Environment.ProcessId, outcomes.Select(o => o.Pid));
+        Assert.False(q.TryGet(out _)); // nothing left over, nothing duplicated
+    }
+}
+
+/// <summary>What the queue test's worker tasks do (static, as user code would be).</summary>
+public static class QueueWork
+{
+    public readonly record struct Outcome(int Pid, int Count, int Distinct, bool InOrder);
+
+    public static Outcome Produce(ActorQueue<long> q, int producer, int count)
+    {
+        for (var i = 0; i < count; i++)
+            q.Put(producer * 1_000_000_000L + i);
+        q.FlushAsync().Wait();
+        return new Outcome(Environment.ProcessId, count, count, true);
+    }
+
+    public static Outcome Consume(ActorQueue<long> q, int count)
+    {
+        var seen = new HashSet<long>();
+        var last = new Dictionary<long, long>();
+        var inOrder = true;
+        for (var i = 0; i < count; i++)
+        {
+            var item = q.Get(TimeSpan.FromSeconds(60));
+            seen.Add(item);
+            var producer = item / 1_000_000_000L;
+            var seq = item % 1_000_000_000L;
+            if (last.TryGetValue(producer, out var previous) && seq != previous + 1)
+                inOrder = false;
+            last[producer] = seq;
+        }
+        return new Outcome(Environment.ProcessId, count, seen.Count, inOrder);
+    }
+}
