@@ -49,6 +49,15 @@ public static class Functions
     }
 
     /// <summary>Task 3 ends its own worker process, as Python's os._exit(1).</summary>
+    /// <summary>Puts 0..count-1 into the queue and waits until they have all reached it.</summary>
+    public static int Produce(ActorQueue<int> queue, int count)
+    {
+        for (var i = 0; i < count; i++)
+            queue.Put(i);
+        queue.FlushAsync().Wait();
+        return Environment.ProcessId;
+    }
+
     public static int Die(int x)
     {
         if (x == 3)

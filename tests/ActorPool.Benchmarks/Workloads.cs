@@ -77,6 +77,9 @@ public static class Workloads
         new("seed-paired", "the seed data in pairs (both items of a pair at once, a barrier between pairs), 1 unit = 0.1 s; ActorPool reuses its pool",
             [new("seed-paired vs Python new Pool per pair", "s", "lower"), new("seed-paired vs Python reused Pool", "s", "lower", "reused")],
             SeedPaired, ["seed-paired"]),
+        new("queue-throughput", "200,000 ints from a producer in a worker process to a consumer in the main one, through an unbounded queue (Python: multiprocessing.Queue, and Manager().Queue() with 20,000)",
+            [new("queue-throughput vs mp.Queue", "items/s", "higher"), new("queue-throughput vs Manager().Queue()", "items/s", "higher", "manager")],
+            QueueThroughput, ["queue-throughput"]),
         new("payload", "200 distinct 1 MiB byte arrays, workers return their length",
             [new("payload", "MiB/s", "higher")], Payload, ["payload"]),
         new("worker-crash", "task 3 of 8 ends its own worker process; seconds to the call's outcome (bound 10 s)",
@@ -196,6 +199,25 @@ public static class Workloads
         var elapsed = clock.Elapsed.TotalSeconds;
         Check(names.SequenceEqual(Functions.Seed.Select(s => s.Name)), "seed-paired results");
         return new Sample(new Dictionary<string, double?> { ["value"] = elapsed, ["reused"] = elapsed });
+    }
+
+    private static async Task<Sample> QueueThroughput(BenchContext ctx, CancellationToken ct)
+    {
+        var pool = await ctx.WarmPoolAsync(ct);
+        var queue = new ActorQueue<int>();
+        const int n = 200_000;
+        await pool.ApplyAsync(() => Functions.Produce(queue, 1_000), ct); // the worker connects to the queue
+        for (var i = 0; i < 1_000; i++)
+            await queue.GetAsync(ct);
+        var clock = Stopwatch.StartNew();
+        var producer = pool.ApplyAsync(() => Functions.Produce(queue, n), ct);
+        long sum = 0;
+        for (var i = 0; i < n; i++)
+            sum += await queue.GetAsync(ct);
+        var elapsed = clock.Elapsed.TotalSeconds;
+        var pid = await producer;
+        Check(sum == (long)n * (n - 1) / 2 && pid != Environment.ProcessId, "queue-throughput items");
+        return new Sample(new Dictionary<string, double?> { ["value"] = n / elapsed, ["manager"] = n / elapsed });
     }
 
     private static async Task<Sample> Payload(BenchContext ctx, CancellationToken ct)

@@ -80,6 +80,29 @@ def meet(_):
     return os.getpid(), threading.get_ident()
 
 
+def produce_on(q, n, go):
+    """Waits for the signal, then puts 0..n-1 (the producer process is started before the timed region)."""
+    go.wait()
+    for i in range(n):
+        q.put(i)
+
+
+def queue_rate(ctx, q, n):
+    go = ctx.Event()
+    p = ctx.Process(target=produce_on, args=(q, n, go))
+    p.start()
+    time.sleep(0.3)
+    t0 = time.perf_counter()
+    go.set()
+    total = 0
+    for _ in range(n):
+        total += q.get()
+    elapsed = time.perf_counter() - t0
+    p.join()
+    assert total == n * (n - 1) // 2
+    return n / elapsed
+
+
 SEED = (['a', 2], ['b', 4], ['c', 6], ['d', 8], ['e', 1], ['f', 3], ['g', 5], ['h', 7])
 
 
@@ -130,6 +153,13 @@ def run(args, ctx):
             reused = time.perf_counter() - t0
         assert out == [name for name, _ in SEED]
         return {"value": new_pool, "reused": reused}
+
+    if args.workload == "queue-throughput":
+        n = args.size or 200_000
+        rate = queue_rate(ctx, ctx.Queue(), n)
+        with ctx.Manager() as manager:
+            managed = queue_rate(ctx, manager.Queue(), min(n, 20_000))
+        return {"value": rate, "manager": managed}
 
     if args.workload == "worker-crash":
         pool = ctx.Pool(w)
