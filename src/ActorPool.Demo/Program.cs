@@ -54,7 +54,12 @@ var daemon = new Option<bool>("--daemon")
     Description = "With --per-item-process: make the processes daemons, which end with this program however it ends (Python's daemon=True).",
 };
 
-var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit, startMethod, paired, perItemProcess, daemon };
+var withQueue = new Option<bool>("--with-queue")
+{
+    Description = "Workers send their results back through a queue (ActorQueue, Python's multiprocessing.Queue) instead of returning them; this program prints them as they arrive.",
+};
+
+var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit, startMethod, paired, perItemProcess, daemon, withQueue };
 root.SetAction(async (parse, ct) =>
 {
     var n = parse.GetValue(workers);
@@ -91,10 +96,31 @@ root.SetAction(async (parse, ct) =>
     await pool.WaitForWorkersAsync(ct);
     var startup = clock.Elapsed;
 
+    var results = parse.GetValue(withQueue) ? new ActorQueue<string>() : null;
     clock.Restart();
-    var done = pairs
-        ? await pool.MapPairedAsync(item => SeedExample.Work(item, u), SeedExample.Data, batchSize: 2, cancellationToken: ct)
-        : await pool.MapAsync(item => SeedExample.Work(item, u), SeedExample.Data, cancellationToken: ct);
+    IReadOnlyList<string> done;
+    if (results is not null)
+    {
+        // The tasks put their results into a queue this program reads as they come.
+        var tasks = pairs
+            ? pool.MapPairedAsync(item => SeedExample.WorkIntoQueue(item, u, results), SeedExample.Data, batchSize: 2, cancellationToken: ct)
+            : pool.MapAsync(item => SeedExample.WorkIntoQueue(item, u, results), SeedExample.Data, cancellationToken: ct);
+        var received = new List<string>();
+        while (received.Count < SeedExample.Data.Length)
+        {
+            var name = await results.GetAsync(ct);
+            Console.WriteLine($" Received {name} through the queue");
+            received.Add(name);
+        }
+        await tasks;
+        done = received;
+    }
+    else
+    {
+        done = pairs
+            ? await pool.MapPairedAsync(item => SeedExample.Work(item, u), SeedExample.Data, batchSize: 2, cancellationToken: ct)
+            : await pool.MapAsync(item => SeedExample.Work(item, u), SeedExample.Data, cancellationToken: ct);
+    }
     var elapsed = clock.Elapsed;
 
     Console.WriteLine($"Completed {done.Count} tasks: {string.Join(" ", done)}");

@@ -15,4 +15,12 @@ public static class SeedExample
         Console.WriteLine($" Process {item.Name}\tDONE");
         return item.Name;
     }
+
+    /// <summary><see cref="Work"/>, then the name into <paramref name="results"/> (sent before the task returns).</summary>
+    public static int WorkIntoQueue((string Name, int Seconds) item, double unit, ActorQueue<string> results)
+    {
+        results.Put(Work(item, unit));
+        results.FlushAsync().Wait();
+        return item.Seconds;
+    }
 }

@@ -146,4 +146,16 @@ public class DemoSpec
             $"still alive 10 s after their program was killed: {string.Join(", ", children.Where(Processes.IsAlive))}");
         Assert.DoesNotContain("DONE", demo.Stdout);
     }
+
+    [Fact]
+    public async Task Demo_with_queue_must_receive_every_result_through_the_queue()
+    {
+        using var demo = new StartedProgram(DemoDll, "--with-queue", "--unit", "0.05");
+        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
+        var output = demo.Stdout;
+        Assert.True(exit == 0, $"exit {exit}\n{output}\n{demo.Stderr}");
+        foreach (var name in "abcdefgh")
+            Assert.True(IndexOfLine(output, $" Process {name}\tDONE") < IndexOfLine(output, $" Received {name} through the queue"), output);
+        Assert.Matches(@"Completed 8 tasks: ([a-h] ){7}[a-h]", output);
+    }
 }
