@@ -11,8 +11,45 @@ namespace ActorPool.Hosting;
 /// </summary>
 internal static class Runtime
 {
+    /// <summary>
+    /// The process's host: a one-member Akka.Cluster (it joins itself) on 127.0.0.1, holding queues and, as a cluster
+    /// singleton, the lock manager. Gossip is tuned for a member that is up in a few hundred milliseconds.
+    /// </summary>
     private static readonly Lazy<ActorSystem> Host = new(() =>
-        PoolActorSystem.Create("actorpool-host", PoolSettings.Reference, ConsoleLogging.CreateDefault()));
+    {
+        var config = Akka.Configuration.ConfigurationFactory.ParseString("""
+            akka.actor.provider = cluster
+            akka.cluster {
+              log-info = off
+              periodic-tasks-initial-delay = 50ms
+              gossip-interval = 200ms
+              leader-actions-interval = 200ms
+              min-nr-of-members = 1
+              singleton.singleton-name = "singleton"
+              split-brain-resolver.active-strategy = keep-oldest
+              split-brain-resolver.keep-oldest.down-if-alone = off
+            }
+            """).WithFallback(PoolSettings.Reference);
+        var system = PoolActorSystem.Create("actorpool-host", config, ConsoleLogging.CreateDefault());
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        cluster.Join(cluster.SelfAddress);
+        system.ActorOf(Akka.Cluster.Tools.Singleton.ClusterSingletonManager.Props(
+            Locks.LockManager.Props(), PoisonPill.Instance,
+            Akka.Cluster.Tools.Singleton.ClusterSingletonManagerSettings.Create(system)), LockManagerName);
+        return system;
+    });
+
+    private const string LockManagerName = "actorpool-locks";
+
+    /// <summary>The full address of the lock manager of this process's host (started with it).</summary>
+    public static string LockManagerPath
+    {
+        get
+        {
+            var host = (ExtendedActorSystem)Host.Value;
+            return $"{host.Provider.DefaultAddress}/user/{LockManagerName}/singleton";
+        }
+    }
 
     private static Task<ActorSystem>? _worker;
     private static Action? _startWorkerSystem;

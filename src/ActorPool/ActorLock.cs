@@ -1,0 +1,250 @@
+using ActorPool.Hosting;
+using ActorPool.Locks;
+
+namespace ActorPool;
+
+/// <summary>
+/// A held lock or semaphore permit, for <c>using</c> / <c>await using</c>: disposing it releases. It carries the
+/// grant's fencing token (higher than every earlier grant of the lock) and whether the previous holder's process
+/// ended while holding it.
+/// </summary>
+public sealed class LockHolder : IDisposable, IAsyncDisposable
+{
+    private readonly Action _release;
+    private int _released;
+
+    internal LockHolder(long fencingToken, bool abandoned, Action release)
+    {
+        FencingToken = fencingToken;
+        Abandoned = abandoned;
+        _release = release;
+    }
+
+    /// <summary>Increases with every grant of the lock: pass it to a store that must refuse a stale holder's writes.</summary>
+    public long FencingToken { get; }
+
+    /// <summary>
+    /// The previous holder's process ended while it held the lock (the counterpart of .NET's <c>AbandonedMutexException</c>):
+    /// what it protected may be half-updated.
+    /// </summary>
+    public bool Abandoned { get; }
+
+    /// <summary>Releases (once; later calls do nothing).</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+            _release();
+    }
+
+    /// <inheritdoc cref="Dispose"/>
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>
+/// What <see cref="ActorLock"/>, <see cref="ActorRLock"/> and <see cref="ActorSemaphore"/> share: a named lock held by
+/// the lock manager, a cluster-singleton actor of the process that created it, usable from every process it is
+/// passed to (as a task's argument, through the initializer, or to an <see cref="ActorProcess"/>).
+/// </summary>
+public abstract class ActorLockBase
+{
+    private readonly string _managerPath;
+    private readonly string _name;
+    private readonly bool _exclusive;
+    private readonly int _permits;
+
+    private protected ActorLockBase(string? name, bool exclusive, int permits)
+    {
+        if (name is not null && string.IsNullOrWhiteSpace(name))
+            throw new ArgumentException("A lock's name must not be blank (or pass null for a new anonymous lock).", nameof(name));
+        _name = name ?? $"lock-{Guid.NewGuid():N}";
+        _exclusive = exclusive;
+        _permits = permits;
+        _managerPath = Runtime.LockManagerPath;
+    }
+
+    /// <summary>The lock's name: the same name in the same program is the same lock.</summary>
+    public string Name => _name;
+
+    private protected LockClient Client => LockClient.For(_managerPath, new LockSpec(_name, _exclusive, _permits));
+
+    private protected async Task<LockGrant?> TryAcquireAsync(TimeSpan? timeout, CancellationToken ct)
+    {
+        if (timeout is { } t && t < TimeSpan.Zero && t != Timeout.InfiniteTimeSpan)
+            throw new ArgumentOutOfRangeException(nameof(timeout), t, "timeout must be zero or positive (or Timeout.InfiniteTimeSpan).");
+        try
+        {
+            return await Client.AcquireAsync(timeout == Timeout.InfiniteTimeSpan ? null : timeout, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The fencing token of this process's latest grant of the lock.</summary>
+    public long FencingToken { get; private protected set; }
+
+    /// <summary>This process's latest grant found the lock abandoned (its previous holder's process ended holding it).</summary>
+    public bool Abandoned { get; private protected set; }
+
+    private protected static TimeSpan? TimeoutFor(bool blocking, TimeSpan? timeout)
+    {
+        if (!blocking && timeout is not null)
+            throw new ArgumentException("A timeout cannot be given with blocking: false (as in Python).", nameof(timeout));
+        return blocking ? timeout : TimeSpan.Zero;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{GetType().Name}('{_name}')";
+}
+
+/// <summary>
+/// Python's <c>Lock</c> across processes: one holder at a time, waiters served first come, first served. Holding it
+/// again from the same process after a release costs no round trip while no other process waits.
+/// </summary>
+public sealed class ActorLock : ActorLockBase
+{
+    /// <summary>A lock named <paramref name="name"/> (null: a new anonymous one), held by this process's lock manager.</summary>
+    public ActorLock(string? name = null) : base(name, exclusive: true, permits: 1)
+    {
+    }
+
+    /// <summary>
+    /// Python's <c>acquire(blocking=True, timeout=None)</c>: true once held; false if <paramref name="blocking"/> is false and
+    /// it is held elsewhere, or if <paramref name="timeout"/> passed first.
+    /// </summary>
+    public bool Acquire(bool blocking = true, TimeSpan? timeout = null)
+    {
+        var grant = TryAcquireAsync(TimeoutFor(blocking, timeout), CancellationToken.None).GetAwaiter().GetResult();
+        return Took(grant);
+    }
+
+    /// <summary>Waits for the lock (at most <paramref name="timeout"/>) and returns it held, to release by disposing.</summary>
+    /// <exception cref="TimeoutException">Not acquired within <paramref name="timeout"/>.</exception>
+    public async Task<LockHolder> AcquireAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var grant = await TryAcquireAsync(timeout, cancellationToken).ConfigureAwait(false);
+        if (!Took(grant))
+            throw new TimeoutException($"Lock '{Name}' was not acquired within {timeout}.");
+        return new LockHolder(grant!.Value.Token, grant.Value.Abandoned, Release);
+    }
+
+    /// <summary>Blocking form of <see cref="AcquireAsync"/>, for <c>using (lk.Lock()) { ... }</c>.</summary>
+    public LockHolder Lock(TimeSpan? timeout = null) => AcquireAsync(timeout).GetAwaiter().GetResult();
+
+    /// <summary>Releases the lock (Python's <c>release()</c>).</summary>
+    /// <exception cref="InvalidOperationException">It is not held by this process.</exception>
+    public void Release() => Client.Release();
+
+    private bool Took(LockGrant? grant)
+    {
+        if (grant is not { } g)
+            return false;
+        FencingToken = g.Token;
+        Abandoned = g.Abandoned;
+        return true;
+    }
+}
+
+/// <summary>
+/// Python's <c>RLock</c> across processes: the thread that holds it may acquire it again (a count), and only that thread
+/// may release it.
+/// </summary>
+public sealed class ActorRLock : ActorLockBase
+{
+    [NonSerialized] private int _owner;
+    [NonSerialized] private int _count;
+
+    /// <summary>A reentrant lock named <paramref name="name"/> (null: a new anonymous one).</summary>
+    public ActorRLock(string? name = null) : base(name, exclusive: true, permits: 1)
+    {
+    }
+
+    /// <summary>How many times the current holder thread has acquired it without releasing (0 when this thread does not hold it).</summary>
+    public int RecursionCount => Volatile.Read(ref _owner) == Environment.CurrentManagedThreadId ? _count : 0;
+
+    /// <summary>Python's <c>acquire(blocking=True, timeout=None)</c>; again from the holder thread: the count goes up at once.</summary>
+    public bool Acquire(bool blocking = true, TimeSpan? timeout = null)
+    {
+        var me = Environment.CurrentManagedThreadId;
+        if (Volatile.Read(ref _owner) == me)
+        {
+            _count++;
+            return true;
+        }
+        var grant = TryAcquireAsync(TimeoutFor(blocking, timeout), CancellationToken.None).GetAwaiter().GetResult();
+        if (grant is not { } g)
+            return false;
+        FencingToken = g.Token;
+        Abandoned = g.Abandoned;
+        _count = 1;
+        Volatile.Write(ref _owner, me);
+        return true;
+    }
+
+    /// <summary>Acquires and returns it held, to release by disposing (on the same thread).</summary>
+    /// <exception cref="TimeoutException">Not acquired within <paramref name="timeout"/>.</exception>
+    public LockHolder Lock(TimeSpan? timeout = null)
+    {
+        if (!Acquire(true, timeout))
+            throw new TimeoutException($"RLock '{Name}' was not acquired within {timeout}.");
+        return new LockHolder(FencingToken, Abandoned, Release);
+    }
+
+    /// <summary>Releases one level (Python's <c>release()</c>); the lock goes when the count reaches 0.</summary>
+    /// <exception cref="InvalidOperationException">The current thread does not hold it (Python's RuntimeError).</exception>
+    public void Release()
+    {
+        if (Volatile.Read(ref _owner) != Environment.CurrentManagedThreadId || _count == 0)
+            throw new InvalidOperationException($"RLock '{Name}' can only be released by the thread that holds it (Python: 'cannot release un-acquired lock').");
+        if (--_count > 0)
+            return;
+        Volatile.Write(ref _owner, 0);
+        Client.Release();
+    }
+}
+
+/// <summary>
+/// Python's <c>BoundedSemaphore(n)</c> across processes: up to <c>n</c> permits held at once, waiters served first come,
+/// first served; a process may release only what it acquired.
+/// </summary>
+public sealed class ActorSemaphore : ActorLockBase
+{
+    /// <summary>A semaphore of <paramref name="permits"/> named <paramref name="name"/> (null: a new anonymous one).</summary>
+    public ActorSemaphore(int permits, string? name = null) : base(name, exclusive: false, permits: CheckPermits(permits))
+    {
+    }
+
+    private static int CheckPermits(int permits) => permits >= 1
+        ? permits
+        : throw new ArgumentOutOfRangeException(nameof(permits), permits, "A semaphore needs at least 1 permit.");
+
+    /// <summary>Python's <c>acquire(blocking=True, timeout=None)</c> for one permit.</summary>
+    public bool Acquire(bool blocking = true, TimeSpan? timeout = null)
+    {
+        var grant = TryAcquireAsync(TimeoutFor(blocking, timeout), CancellationToken.None).GetAwaiter().GetResult();
+        if (grant is not { } g)
+            return false;
+        FencingToken = g.Token;
+        Abandoned = g.Abandoned;
+        return true;
+    }
+
+    /// <summary>Waits for a permit and returns it held, to release by disposing.</summary>
+    /// <exception cref="TimeoutException">None within <paramref name="timeout"/>.</exception>
+    public async Task<LockHolder> AcquireAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var grant = await TryAcquireAsync(timeout, cancellationToken).ConfigureAwait(false);
+        if (grant is not { } g)
+            throw new TimeoutException($"Semaphore '{Name}' had no permit within {timeout}.");
+        return new LockHolder(g.Token, g.Abandoned, Release);
+    }
+
+    /// <summary>Gives one permit back (Python's <c>release()</c>).</summary>
+    /// <exception cref="InvalidOperationException">This process holds no permit (Python's BoundedSemaphore ValueError).</exception>
+    public void Release() => Client.Release();
+}

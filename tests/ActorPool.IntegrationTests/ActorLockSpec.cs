@@ -1,0 +1,148 @@
+using ActorPool.IntegrationTests.Support;
+using Xunit;
+
+namespace ActorPool.IntegrationTests;
+
+/// <summary>ActorLock, ActorRLock and ActorSemaphore across worker processes (the lock manager is a cluster singleton here).</summary>
+[Collection("processes")]
+public sealed class ActorLockSpec
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task A_lock_must_exclude_other_processes_while_held()
+    {
+        var lk = new ActorLock();
+        var file = Path.Combine(Path.GetTempPath(), $"actorpool-lock-{Guid.NewGuid():N}.log");
+        var pool = new Pool(2);
+        using var terminating = new Terminating(pool);
+        try
+        {
+            await pool.WaitForWorkersAsync().WaitAsync(Bound);
+            var pids = await pool.MapAsync(w => LockWork.AppendUnderLock(lk, file, w, 40), [0, 1], chunkSize: 1).WaitAsync(Bound);
+            Assert.Equal(2, pids.Distinct().Count());
+
+            var lines = File.ReadAllLines(file);
+            Assert.Equal(2 * 2 * 40, lines.Length);
+            for (var i = 0; i < lines.Length; i += 2)
+            {
+                // Every start is followed by its own end: no other record in between.
+                Assert.StartsWith("start ", lines[i]);
+                Assert.Equal("end " + lines[i]["start ".Length..], lines[i + 1]);
+            }
+            Assert.Equal(2, lines.Select(l => l.Split(' ')[1]).Distinct().Count()); // both workers wrote
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task A_lock_whose_holder_is_killed_must_go_to_the_waiter_within_2_seconds_marked_abandoned()
+    {
+        var lk = new ActorLock();
+        var marker = Path.Combine(Path.GetTempPath(), $"actorpool-holder-{Guid.NewGuid():N}");
+        var pool = new Pool(new PoolOptions { Processes = 1, MaxTaskRetries = 0 });
+        using var terminating = new Terminating(pool);
+        try
+        {
+            var holding = pool.ApplyAsync(() => LockWork.HoldForever(lk, marker));
+            Assert.True(await Processes.WaitUntil(() => File.Exists(marker) && File.ReadAllText(marker).Contains(' '), Bound), "the worker never held the lock");
+            var parts = File.ReadAllText(marker).Split(' ');
+            var (holderPid, holderToken) = (int.Parse(parts[0]), long.Parse(parts[1]));
+            Assert.False(lk.Acquire(blocking: false)); // held by the worker
+
+            Processes.Kill9(holderPid);
+            Assert.True(lk.Acquire(true, TimeSpan.FromSeconds(2)), "the lock was not released within 2 s of its holder's death");
+            Assert.True(lk.Abandoned);
+            Assert.True(lk.FencingToken > holderToken);
+            await Assert.ThrowsAsync<WorkerLostException>(() => holding.WaitAsync(Bound));
+            lk.Release();
+
+            // Released normally, it is not abandoned.
+            using (var held = await lk.AcquireAsync(Bound))
+                Assert.False(held.Abandoned);
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
+    }
+
+    [Fact]
+    public void A_reentrant_lock_must_count_its_owner_thread_and_refuse_other_releasers()
+    {
+        var rlock = new ActorRLock();
+        Assert.True(rlock.Acquire());
+        Assert.True(rlock.Acquire());
+        Assert.Equal(2, rlock.RecursionCount);
+        InvalidOperationException? other = null;
+        var thread = new Thread(() => other = Assert.Throws<InvalidOperationException>(rlock.Release));
+        thread.Start();
+        Assert.True(thread.Join(Bound));
+        Assert.Contains("only be released by the thread that holds it", other!.Message);
+        rlock.Release();
+        rlock.Release();
+        Assert.Throws<InvalidOperationException>(rlock.Release);
+        using (rlock.Lock(Bound))
+            Assert.Equal(1, rlock.RecursionCount);
+    }
+
+    [Fact]
+    public async Task A_semaphore_must_grant_at_most_its_permits_first_come_first_served()
+    {
+        var sem = new ActorSemaphore(2);
+        var a = await sem.AcquireAsync(Bound);
+        var b = await sem.AcquireAsync(Bound);
+        Assert.True(b.FencingToken > a.FencingToken);
+        Assert.False(sem.Acquire(blocking: false));
+        var waiting = sem.AcquireAsync(Bound);
+        await Task.Delay(100);
+        Assert.False(waiting.IsCompleted);
+        a.Dispose();
+        (await waiting.WaitAsync(Bound)).Dispose();
+        b.Dispose();
+        Assert.Throws<InvalidOperationException>(sem.Release); // more releases than acquisitions
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ActorSemaphore(0));
+        Assert.Throws<ArgumentException>(() => new ActorLock(" "));
+    }
+
+    [Fact]
+    public void A_name_must_keep_one_kind_of_lock()
+    {
+        var name = $"shared-{Guid.NewGuid():N}";
+        var lk = new ActorLock(name);
+        Assert.True(lk.Acquire());
+        lk.Release();
+        var error = Assert.Throws<InvalidOperationException>(() => new ActorSemaphore(3, name).Acquire());
+        Assert.Contains("already a lock", error.Message);
+    }
+}
+
+/// <summary>What the lock tests' worker tasks do.</summary>
+public static class LockWork
+{
+    public static int AppendUnderLock(ActorLock lk, string file, int worker, int times)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            using (lk.Lock(TimeSpan.FromSeconds(60)))
+            {
+                File.AppendAllText(file, $"start {Environment.ProcessId} {i}\n");
+                Thread.Sleep(1);
+                File.AppendAllText(file, $"end {Environment.ProcessId} {i}\n");
+            }
+        }
+        return Environment.ProcessId;
+    }
+
+    public static int HoldForever(ActorLock lk, string marker)
+    {
+        lk.Acquire();
+        File.WriteAllText(marker + ".tmp", $"{Environment.ProcessId} {lk.FencingToken}");
+        File.Move(marker + ".tmp", marker);
+        Thread.Sleep(TimeSpan.FromMinutes(5));
+        return 0;
+    }
+}
