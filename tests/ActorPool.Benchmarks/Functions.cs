@@ -58,6 +58,36 @@ public static class Functions
         return Environment.ProcessId;
     }
 
+    /// <summary>Acquires and releases the lock <paramref name="count"/> times; returns cycles per second.</summary>
+    public static double LockCycles(ActorLock lk, int count)
+    {
+        lk.Acquire();
+        lk.Release();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < count; i++)
+        {
+            lk.Acquire();
+            lk.Release();
+        }
+        return count / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>From the UTC time <paramref name="startTicks"/> on, acquires and releases the lock for one second; returns the cycles.</summary>
+    public static int LockCyclesFor(ActorLock lk, long startTicks)
+    {
+        while (DateTime.UtcNow.Ticks < startTicks)
+            Thread.Sleep(1);
+        var end = DateTime.UtcNow.AddSeconds(1);
+        var n = 0;
+        while (DateTime.UtcNow < end)
+        {
+            lk.Acquire();
+            lk.Release();
+            n++;
+        }
+        return n;
+    }
+
     public static int Die(int x)
     {
         if (x == 3)

@@ -103,6 +103,29 @@ def queue_rate(ctx, q, n):
     return n / elapsed
 
 
+def lock_cycles(lock, n):
+    lock.acquire()
+    lock.release()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        lock.acquire()
+        lock.release()
+    return n / (time.perf_counter() - t0)
+
+
+def lock_cycles_for(lock, start_at):
+    """From time.time() == start_at on, acquires and releases the lock for one second; returns the cycles."""
+    while time.time() < start_at:
+        time.sleep(0.001)
+    end = time.time() + 1.0
+    n = 0
+    while time.time() < end:
+        lock.acquire()
+        lock.release()
+        n += 1
+    return n
+
+
 SEED = (['a', 2], ['b', 4], ['c', 6], ['d', 8], ['e', 1], ['f', 3], ['g', 5], ['h', 7])
 
 
@@ -160,6 +183,17 @@ def run(args, ctx):
         with ctx.Manager() as manager:
             managed = queue_rate(ctx, manager.Queue(), min(n, 20_000))
         return {"value": rate, "manager": managed}
+
+    if args.workload == "lock-cycles":
+        mp_rate = lock_cycles(ctx.Lock(), 100_000)
+        with ctx.Manager() as manager:
+            managed = manager.Lock()
+            single = lock_cycles(managed, 20_000)
+            with ctx.Pool(2) as pool:
+                warm(pool, 2)
+                start_at = time.time() + 0.3
+                contended = sum(pool.starmap(lock_cycles_for, [(managed, start_at)] * 2, chunksize=1)) / 1.0
+        return {"value": single, "mp": mp_rate, "contended": contended}
 
     if args.workload == "worker-crash":
         pool = ctx.Pool(w)
