@@ -59,7 +59,12 @@ var withQueue = new Option<bool>("--with-queue")
     Description = "Workers send their results back through a queue (ActorQueue, Python's multiprocessing.Queue) instead of returning them; this program prints them as they arrive.",
 };
 
-var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit, startMethod, paired, perItemProcess, daemon, withQueue };
+var withLock = new Option<bool>("--with-lock")
+{
+    Description = "Workers print under one shared lock (ActorLock, Python's multiprocessing.Lock), so no two lines interleave.",
+};
+
+var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit, startMethod, paired, perItemProcess, daemon, withQueue, withLock };
 root.SetAction(async (parse, ct) =>
 {
     var n = parse.GetValue(workers);
@@ -97,14 +102,17 @@ root.SetAction(async (parse, ct) =>
     var startup = clock.Elapsed;
 
     var results = parse.GetValue(withQueue) ? new ActorQueue<string>() : null;
+    var printLock = parse.GetValue(withLock) ? new ActorLock("seed-print") : null;
+    if (printLock is not null)
+        using (printLock.Lock()) { } // the lock manager is up before the timing starts
     clock.Restart();
     IReadOnlyList<string> done;
     if (results is not null)
     {
         // The tasks put their results into a queue this program reads as they come.
         var tasks = pairs
-            ? pool.MapPairedAsync(item => SeedExample.WorkIntoQueue(item, u, results), SeedExample.Data, batchSize: 2, cancellationToken: ct)
-            : pool.MapAsync(item => SeedExample.WorkIntoQueue(item, u, results), SeedExample.Data, cancellationToken: ct);
+            ? pool.MapPairedAsync(item => SeedExample.WorkIntoQueue(item, u, results, printLock), SeedExample.Data, batchSize: 2, cancellationToken: ct)
+            : pool.MapAsync(item => SeedExample.WorkIntoQueue(item, u, results, printLock), SeedExample.Data, cancellationToken: ct);
         var received = new List<string>();
         while (received.Count < SeedExample.Data.Length)
         {
@@ -118,8 +126,8 @@ root.SetAction(async (parse, ct) =>
     else
     {
         done = pairs
-            ? await pool.MapPairedAsync(item => SeedExample.Work(item, u), SeedExample.Data, batchSize: 2, cancellationToken: ct)
-            : await pool.MapAsync(item => SeedExample.Work(item, u), SeedExample.Data, cancellationToken: ct);
+            ? await pool.MapPairedAsync(item => SeedExample.Work(item, u, printLock), SeedExample.Data, batchSize: 2, cancellationToken: ct)
+            : await pool.MapAsync(item => SeedExample.Work(item, u, printLock), SeedExample.Data, cancellationToken: ct);
     }
     var elapsed = clock.Elapsed;
 

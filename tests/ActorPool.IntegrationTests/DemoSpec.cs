@@ -158,4 +158,15 @@ public class DemoSpec
             Assert.True(IndexOfLine(output, $" Process {name}\tDONE") < IndexOfLine(output, $" Received {name} through the queue"), output);
         Assert.Matches(@"Completed 8 tasks: ([a-h] ){7}[a-h]", output);
     }
+
+    [Fact]
+    public async Task Demo_with_lock_must_print_every_line_whole()
+    {
+        using var demo = new StartedProgram(DemoDll, "--with-lock", "--unit", "0.05");
+        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
+        var output = demo.Stdout;
+        Assert.True(exit == 0, $"exit {exit}\n{output}\n{demo.Stderr}");
+        Assert.Equal(8, Regex.Matches(output, @"^ Process [a-h]\tWaiting \d seconds$", RegexOptions.Multiline).Count);
+        Assert.Equal(8, Regex.Matches(output, @"^ Process [a-h]\tDONE$", RegexOptions.Multiline).Count);
+    }
 }
