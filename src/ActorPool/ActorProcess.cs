@@ -42,11 +42,7 @@ public sealed class ActorProcess
     public ActorProcess(Delegate target, params object?[] args)
     {
         ArgumentNullException.ThrowIfNull(target);
-        args ??= [];
-        var parameters = target.Method.GetParameters();
-        if (parameters.Length != args.Length)
-            throw new ArgumentException(
-                $"The target {Payload.Describe(target.Method)} takes {parameters.Length} argument(s) but {args.Length} were given.", nameof(args));
+        args = Payload.BindArguments(target, args ?? [], "target");
         Payload.SerializeItems(args, 0);
         _target = new PoolInitializer(target, args);
         _serialized = Payload.SerializeFunction(target, _target, "process target");

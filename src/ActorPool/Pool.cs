@@ -502,12 +502,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
                 throw new ArgumentException("InitArgs were given without an Initializer.", nameof(PoolOptions.InitArgs));
             return [];
         }
-        var args = options.InitArgs ?? [];
-        var parameters = options.Initializer.Method.GetParameters();
-        if (parameters.Length != args.Length)
-            throw new ArgumentException(
-                $"The initializer {Payload.Describe(options.Initializer.Method)} takes {parameters.Length} argument(s) but InitArgs has {args.Length}.",
-                nameof(PoolOptions.InitArgs));
+        var args = Payload.BindArguments(options.Initializer, options.InitArgs ?? [], "initializer", nameof(PoolOptions.InitArgs));
         Payload.SerializeItems(args, 0);
         return Payload.SerializeFunction(options.Initializer, new PoolInitializer(options.Initializer, args), "initializer");
     }

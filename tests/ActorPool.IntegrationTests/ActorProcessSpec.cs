@@ -95,8 +95,12 @@ public sealed class ActorProcessSpec : IDisposable
         var p = new ActorProcess(TestFunctions.Nap, 10);
         Assert.Contains("call Start() before Join()", Assert.Throws<InvalidOperationException>(() => p.Join()).Message);
         Assert.Contains("Valid start methods: spawn, forkserver, thread", Assert.Throws<ArgumentException>(() => new ActorProcess(TestFunctions.Nap, 10) { StartMethod = "vfork" }.Start()).Message);
+        Assert.Contains("takes 1 to 2 argument(s) but 0 were given", Assert.Throws<ArgumentException>(() => new ActorProcess(TestFunctions.NapTimes)).Message);
+        var withDefault = Started(new ActorProcess(TestFunctions.NapTimes, 10)); // the optional argument takes its default
         Started(p);
         Assert.Contains("only once", Assert.Throws<InvalidOperationException>(p.Start).Message);
+        Assert.True(withDefault.Join(Bound));
+        Assert.Equal(0, withDefault.ExitCode);
         Assert.Throws<InvalidOperationException>(() => p.Daemon = true);
         Assert.True(p.Join(Bound));
     }

@@ -98,6 +98,29 @@ internal static class Payload
         return SerializeChecked(() => Serialize(items), $"arguments {firstIndex}..{firstIndex + items.Length - 1}");
     }
 
+    /// <summary>
+    /// The arguments a delegate is called with: <paramref name="args"/>, then the default values of the optional
+    /// parameters they leave out (as Python fills in defaults).
+    /// </summary>
+    /// <exception cref="ArgumentException">Too many arguments, or too few for the parameters without a default.</exception>
+    public static object?[] BindArguments(Delegate target, object?[] args, string role, string argsName = "args")
+    {
+        var parameters = target.Method.GetParameters();
+        var required = parameters.Count(p => !p.IsOptional);
+        if (args.Length > parameters.Length || args.Length < required)
+            throw new ArgumentException(
+                $"The {role} {Describe(target.Method)} takes {(required == parameters.Length ? $"{parameters.Length}" : $"{required} to {parameters.Length}")} argument(s) " +
+                (argsName == "args" ? $"but {args.Length} were given." : $"but {argsName} has {args.Length}."),
+                argsName);
+        if (args.Length == parameters.Length)
+            return args;
+        var bound = new object?[parameters.Length];
+        args.CopyTo(bound, 0);
+        for (var i = args.Length; i < parameters.Length; i++)
+            bound[i] = parameters[i].HasDefaultValue ? parameters[i].DefaultValue : null;
+        return bound;
+    }
+
     /// <summary>Checks that a value of <typeparamref name="T"/> can go to another process, naming what cannot.</summary>
     public static void CheckSendable<T>(T value, string what)
     {

@@ -56,7 +56,7 @@ internal sealed class LockClient
             {
                 // The singleton starts once its one-member cluster is up: a moment after the first lock is made.
                 var manager = system.ActorSelection(_managerPath).ResolveOne(TimeSpan.FromSeconds(2)).GetAwaiter().GetResult();
-                return (manager, system.ActorOf(Props.Create(() => new ClientActor(this))));
+                return (manager, system.ActorOf(Props.Create(() => new ClientActor(this, manager))));
             }
             catch (Exception e) when (e is ActorNotFoundException or TimeoutException or AskTimeoutException)
             {
@@ -272,10 +272,24 @@ internal sealed class LockClient
     }
 
     /// <summary>This process's address for the manager: it forwards the manager's answers to the client.</summary>
+    /// <summary>The manager's process has ended: nothing will grant, so nobody may keep waiting.</summary>
+    private void OnManagerGone()
+    {
+        lock (_gate)
+        {
+            foreach (var w in _waiters)
+                w.Done.TrySetException(new ActorPoolException(
+                    $"The lock manager of '{_spec.Name}' is gone: the process that created the lock has ended."));
+            _waiters.Clear();
+        }
+    }
+
     private sealed class ClientActor : ReceiveActor
     {
-        public ClientActor(LockClient client)
+        public ClientActor(LockClient client, IActorRef manager)
         {
+            Receive<Terminated>(_ => client.OnManagerGone());
+            Context.Watch(manager);
             Receive<LGrant>(client.OnGrant);
             Receive<LBusy>(client.OnBusy);
             Receive<LRefused>(client.OnRefused);

@@ -70,7 +70,7 @@ internal sealed class QueueClient<T>
             throw new ActorPoolException(
                 $"The queue at {_path} cannot be reached: its process has ended, or the queue was created in a process this one cannot connect to.", e);
         }
-        var self = system.ActorOf(Props.Create(() => new ClientActor(this)));
+        var self = system.ActorOf(Props.Create(() => new ClientActor(this, queue)));
         return (queue, self);
     }
 
@@ -426,11 +426,33 @@ internal sealed class QueueClient<T>
     /// <summary>This process's address for the queue: it forwards the queue's answers to the client.</summary>
     private sealed class ClientActor : ReceiveActor
     {
-        public ClientActor(QueueClient<T> client)
+        public ClientActor(QueueClient<T> client, IActorRef queue)
         {
             Receive<QItems>(client.OnItems);
             Receive<QPutAck>(client.OnPutAck);
             Receive<QCreditGrant>(client.OnCreditGrant);
+            Receive<Terminated>(_ => client.OnQueueGone());
+            Context.Watch(queue);
+        }
+    }
+
+    /// <summary>The queue's process has ended: nothing will answer, so nobody may keep waiting.</summary>
+    private void OnQueueGone()
+    {
+        var gone = new ActorPoolException($"The queue at {_path} is gone: the process that created it has ended.");
+        lock (_gate)
+        {
+            _putError ??= "the queue is gone";
+            foreach (var w in _putWaiters)
+                w.Done.TrySetException(gone);
+            _putWaiters.Clear();
+            foreach (var w in _getWaiters)
+                w.Done.TrySetException(gone);
+            _getWaiters.Clear();
+            foreach (var w in _flushWaiters)
+                w.TrySetException(gone);
+            _flushWaiters.Clear();
+            _drained = _buffer.Count == 0;
         }
     }
 }

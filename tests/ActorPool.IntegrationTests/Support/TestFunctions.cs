@@ -56,6 +56,12 @@ public static class TestFunctions
 
     public static void Nap(int millis) => Thread.Sleep(millis);
 
+    public static void NapTimes(int millis, int times = 2)
+    {
+        for (var i = 0; i < times; i++)
+            Thread.Sleep(millis);
+    }
+
     public static void Fail(string why) => throw new InvalidOperationException(why);
 
     public static byte[] Reverse(byte[] bytes) => bytes.Reverse().ToArray();
