@@ -95,6 +95,20 @@ public sealed class ActorQueueSpec
     }
 
     [Fact]
+    public async Task A_queue_given_to_the_initializer_must_be_usable_by_every_task()
+    {
+        var q = new ActorQueue<int>();
+        var pool = new Pool(new PoolOptions { Processes = 2, Initializer = QueueWork.Init, InitArgs = [q] });
+        using var terminating = new Terminating(pool);
+        var pids = await pool.MapAsync(QueueWork.PutSquare, Enumerable.Range(1, 10), chunkSize: 1).WaitAsync(Bound);
+        Assert.DoesNotContain(Environment.ProcessId, pids);
+        var got = new List<int>();
+        for (var i = 0; i < 10; i++)
+            got.Add(q.Get(Bound));
+        Assert.Equal(Enumerable.Range(1, 10).Select(x => x * x).Order(), got.Order());
+    }
+
+    [Fact]
     public async Task Items_must_cross_worker_processes_through_a_bounded_queue_none_lost_none_duplicated_order_kept_per_producer()
     {
         const int perProducer = 50_000, producers = 2;
@@ -120,6 +134,18 @@ public sealed class ActorQueueSpec
 /// <summary>What the queue test's worker tasks do (static, as user code would be).</summary>
 public static class QueueWork
 {
+    /// <summary>Set in each worker by the pool's initializer (Python: a Queue handed to Pool(initializer=..., initargs=(q,))).</summary>
+    public static ActorQueue<int>? Shared;
+
+    public static void Init(ActorQueue<int> queue) => Shared = queue;
+
+    public static int PutSquare(int x)
+    {
+        Shared!.Put(x * x);
+        Shared.FlushAsync().Wait();
+        return Environment.ProcessId;
+    }
+
     public readonly record struct Outcome(int Pid, int Count, int Distinct, bool InOrder);
 
     public static Outcome Produce(ActorQueue<long> q, int producer, int count)
