@@ -10,6 +10,15 @@ public class DemoSpec
 {
     private static readonly string DemoDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Demo.dll");
 
+    /// <summary>Runs the demo to its end (bounded) and returns its output, having checked that it succeeded.</summary>
+    private static async Task<string> RunDemoAsync(params string[] args)
+    {
+        using var demo = new StartedProgram(DemoDll, args);
+        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
+        Assert.True(exit == 0, $"exit {exit}\n{demo.Stdout}\n{demo.Stderr}");
+        return demo.Stdout;
+    }
+
     private static int IndexOfLine(string output, string line) =>
         output.Split('\n').Select(l => l.TrimEnd('\r')).ToList().IndexOf(line);
 
@@ -81,19 +90,14 @@ public class DemoSpec
     [InlineData("thread")]
     public async Task Demo_must_run_the_seed_example_with_every_start_method(string startMethod)
     {
-        using var demo = new StartedProgram(DemoDll, "--start-method", startMethod, "--unit", "0.05");
-        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
-        Assert.True(exit == 0, $"exit {exit}\n{demo.Stdout}\n{demo.Stderr}");
-        Assert.Equal(8, Regex.Matches(demo.Stdout, @"^ Process [a-h]\tDONE$", RegexOptions.Multiline).Count);
+        var output = await RunDemoAsync("--start-method", startMethod, "--unit", "0.05");
+        Assert.Equal(8, Regex.Matches(output, @"^ Process [a-h]\tDONE$", RegexOptions.Multiline).Count);
     }
 
     [Fact]
     public async Task Demo_paired_must_print_the_seeds_paired_pattern()
     {
-        using var demo = new StartedProgram(DemoDll, "--paired", "--unit", "0.05");
-        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
-        var output = demo.Stdout;
-        Assert.True(exit == 0, $"exit {exit}\n{output}\n{demo.Stderr}");
+        var output = await RunDemoAsync("--paired", "--unit", "0.05");
         string[] pairs = ["ab", "cd", "ef", "gh"];
         for (var i = 0; i < pairs.Length; i++)
         {
@@ -121,10 +125,7 @@ public class DemoSpec
     [InlineData("thread")]
     public async Task Demo_per_item_process_must_run_one_process_per_item_all_at_once(string startMethod)
     {
-        using var demo = new StartedProgram(DemoDll, "--per-item-process", "--start-method", startMethod, "--unit", "0.05");
-        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
-        var output = demo.Stdout;
-        Assert.True(exit == 0, $"exit {exit}\n{output}\n{demo.Stderr}");
+        var output = await RunDemoAsync("--per-item-process", "--start-method", startMethod, "--unit", "0.05");
         Assert.Equal(8, Regex.Matches(output, @"^ Process [a-h]\tDONE$", RegexOptions.Multiline).Count);
         // All at once: every item was waiting before the longest one (d, 8 units) was done.
         var dDone = IndexOfLine(output, " Process d\tDONE");
@@ -150,10 +151,7 @@ public class DemoSpec
     [Fact]
     public async Task Demo_with_queue_must_receive_every_result_through_the_queue()
     {
-        using var demo = new StartedProgram(DemoDll, "--with-queue", "--unit", "0.05");
-        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
-        var output = demo.Stdout;
-        Assert.True(exit == 0, $"exit {exit}\n{output}\n{demo.Stderr}");
+        var output = await RunDemoAsync("--with-queue", "--unit", "0.05");
         foreach (var name in "abcdefgh")
             Assert.True(IndexOfLine(output, $" Process {name}\tDONE") < IndexOfLine(output, $" Received {name} through the queue"), output);
         Assert.Matches(@"Completed 8 tasks: ([a-h] ){7}[a-h]", output);
@@ -162,10 +160,7 @@ public class DemoSpec
     [Fact]
     public async Task Demo_with_lock_must_print_every_line_whole()
     {
-        using var demo = new StartedProgram(DemoDll, "--with-lock", "--unit", "0.05");
-        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
-        var output = demo.Stdout;
-        Assert.True(exit == 0, $"exit {exit}\n{output}\n{demo.Stderr}");
+        var output = await RunDemoAsync("--with-lock", "--unit", "0.05");
         Assert.Equal(8, Regex.Matches(output, @"^ Process [a-h]\tWaiting \d seconds$", RegexOptions.Multiline).Count);
         Assert.Equal(8, Regex.Matches(output, @"^ Process [a-h]\tDONE$", RegexOptions.Multiline).Count);
     }

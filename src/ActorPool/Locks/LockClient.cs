@@ -92,29 +92,21 @@ internal sealed class LockClient
         return Wait(waiter, timeout, ct);
     }
 
-    private async Task<LockGrant> Wait(Waiter waiter, TimeSpan? timeout, CancellationToken ct)
-    {
-        try
+    private Task<LockGrant> Wait(Waiter waiter, TimeSpan? timeout, CancellationToken ct) =>
+        Waiting.ForAsync(waiter.Done.Task, waiter.NoWait, timeout, ct, () =>
         {
-            return await waiter.Done.Task.WaitAsync(waiter.NoWait ? TimeSpan.FromSeconds(30) : timeout ?? Timeout.InfiniteTimeSpan, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
-        {
-            bool served;
             lock (_gate)
             {
-                served = !_waiters.Remove(waiter);
-                if (!served && _waiters.Count == 0 && _request != 0)
+                if (!_waiters.Remove(waiter))
+                    return false;
+                if (_waiters.Count == 0 && _request != 0)
                 {
                     Manager.Tell(new LCancel(_spec.Name, _request), Self);
                     _request = 0; // a grant already on its way is kept (cached) or given back
                 }
+                return true;
             }
-            if (served)
-                return await waiter.Done.Task.ConfigureAwait(false);
-            throw;
-        }
-    }
+        });
 
     private void SendAcquire(bool wait)
     {

@@ -113,23 +113,23 @@ internal sealed class QueueClient<T>
     {
         try
         {
-            // No wait: the queue answers at once; the bound only guards against a queue that is gone.
-            await waiter.Done.Task.WaitAsync(waiter.NoWait ? TimeSpan.FromSeconds(30) : timeout ?? Timeout.InfiniteTimeSpan, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
-        {
-            lock (_gate)
+            await Waiting.ForAsync(waiter.Done.Task, waiter.NoWait, timeout, ct, () =>
             {
-                if (!_putWaiters.Remove(waiter))
-                    return; // room came as the wait ended: the item is in
-                if (_putWaiters.Count == 0 && _creditRequest != 0)
+                lock (_gate)
                 {
-                    Queue.Tell(new QCreditCancel(_creditRequest), Self);
-                    _creditRequest = 0; // a grant already on its way is kept, and given back if unused
+                    if (!_putWaiters.Remove(waiter))
+                        return false; // room came as the wait ended: the item is in
+                    if (_putWaiters.Count == 0 && _creditRequest != 0)
+                    {
+                        Queue.Tell(new QCreditCancel(_creditRequest), Self);
+                        _creditRequest = 0; // a grant already on its way is kept, and given back if unused
+                    }
+                    return true;
                 }
-            }
-            if (e is OperationCanceledException)
-                throw;
+            }).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
             throw new QueueFullException($"The queue is full ({_maxSize} items) and no room came within {timeout}.");
         }
     }
@@ -170,7 +170,7 @@ internal sealed class QueueClient<T>
                 _putWaiters.RemoveFirst();
                 _credits--;
                 _outgoing.Add(node.Value.Item);
-                node.Value.Done.TrySetResult();
+                node.Value.Done.TrySetResult(true);
             }
             ScheduleFlush();
             if (_putWaiters.Count > 0)
@@ -307,24 +307,23 @@ internal sealed class QueueClient<T>
     {
         try
         {
-            return await waiter.Done.Task.WaitAsync(waiter.NoWait ? TimeSpan.FromSeconds(30) : timeout ?? Timeout.InfiniteTimeSpan, ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
-        {
-            bool served;
-            lock (_gate)
+            return await Waiting.ForAsync(waiter.Done.Task, waiter.NoWait, timeout, ct, () =>
             {
-                served = !_getWaiters.Remove(waiter);
-                if (!served && _getWaiters.Count == 0 && _take != 0)
+                lock (_gate)
                 {
-                    Queue.Tell(new QCancelTake(_take), Self);
-                    _take = 0; // items already on their way are kept, and given back if unused
+                    if (!_getWaiters.Remove(waiter))
+                        return false;
+                    if (_getWaiters.Count == 0 && _take != 0)
+                    {
+                        Queue.Tell(new QCancelTake(_take), Self);
+                        _take = 0; // items already on their way are kept, and given back if unused
+                    }
+                    return true;
                 }
-            }
-            if (served)
-                return await waiter.Done.Task.ConfigureAwait(false); // served as the wait ended
-            if (e is OperationCanceledException)
-                throw;
+            }).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
             throw new QueueEmptyException($"The queue had no item within {timeout}.");
         }
     }
@@ -415,7 +414,7 @@ internal sealed class QueueClient<T>
 
     private sealed record PutWaiter(T Item, bool NoWait)
     {
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<bool> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     private sealed record GetWaiter(bool NoWait)
