@@ -56,8 +56,11 @@ public abstract class ActorLockBase
     private readonly bool _exclusive;
     private readonly int _permits;
 
-    private protected ActorLockBase(string? name, bool exclusive, int permits)
+    private readonly bool _reentrant;
+
+    private protected ActorLockBase(string? name, bool exclusive, int permits, bool reentrant = false)
     {
+        _reentrant = reentrant;
         if (name is not null && string.IsNullOrWhiteSpace(name))
             throw new ArgumentException("A lock's name must not be blank (or pass null for a new anonymous lock).", nameof(name));
         _name = name ?? $"lock-{Guid.NewGuid():N}";
@@ -69,7 +72,7 @@ public abstract class ActorLockBase
     /// <summary>The lock's name: the same name in the same program is the same lock.</summary>
     public string Name => _name;
 
-    private protected LockClient Client => LockClient.For(_managerPath, new LockSpec(_name, _exclusive, _permits));
+    private protected LockClient Client => LockClient.For(_managerPath, new LockSpec(_name, _exclusive, _permits, _reentrant));
 
     private protected async Task<LockGrant?> TryAcquireAsync(TimeSpan? timeout, CancellationToken ct)
     {
@@ -156,33 +159,31 @@ public sealed class ActorLock : ActorLockBase
 /// </summary>
 public sealed class ActorRLock : ActorLockBase
 {
-    [NonSerialized] private int _owner;
-    [NonSerialized] private int _count;
-
     /// <summary>A reentrant lock named <paramref name="name"/> (null: a new anonymous one).</summary>
-    public ActorRLock(string? name = null) : base(name, exclusive: true, permits: 1)
+    public ActorRLock(string? name = null) : base(name, exclusive: true, permits: 1, reentrant: true)
     {
     }
 
-    /// <summary>How many times the current holder thread has acquired it without releasing (0 when this thread does not hold it).</summary>
-    public int RecursionCount => Volatile.Read(ref _owner) == Environment.CurrentManagedThreadId ? _count : 0;
+    /// <summary>How many times the current thread holds it without releasing (0 when this thread does not hold it).</summary>
+    public int RecursionCount => Client.RecursionCount;
 
     /// <summary>Python's <c>acquire(blocking=True, timeout=None)</c>; again from the holder thread: the count goes up at once.</summary>
     public bool Acquire(bool blocking = true, TimeSpan? timeout = null)
     {
-        var me = Environment.CurrentManagedThreadId;
-        if (Volatile.Read(ref _owner) == me)
+        var t = TimeoutFor(blocking, timeout);
+        if (t is { } value && value < TimeSpan.Zero && value != Timeout.InfiniteTimeSpan)
+            throw new ArgumentOutOfRangeException(nameof(timeout), value, "timeout must be zero or positive (or Timeout.InfiniteTimeSpan).");
+        LockGrant grant;
+        try
         {
-            _count++;
-            return true;
+            grant = Client.AcquireReentrantAsync(t == Timeout.InfiniteTimeSpan ? null : t, CancellationToken.None).GetAwaiter().GetResult();
         }
-        var grant = TryAcquireAsync(TimeoutFor(blocking, timeout), CancellationToken.None).GetAwaiter().GetResult();
-        if (grant is not { } g)
+        catch (TimeoutException)
+        {
             return false;
-        FencingToken = g.Token;
-        Abandoned = g.Abandoned;
-        _count = 1;
-        Volatile.Write(ref _owner, me);
+        }
+        FencingToken = grant.Token;
+        Abandoned = grant.Abandoned;
         return true;
     }
 
@@ -197,15 +198,7 @@ public sealed class ActorRLock : ActorLockBase
 
     /// <summary>Releases one level (Python's <c>release()</c>); the lock goes when the count reaches 0.</summary>
     /// <exception cref="InvalidOperationException">The current thread does not hold it (Python's RuntimeError).</exception>
-    public void Release()
-    {
-        if (Volatile.Read(ref _owner) != Environment.CurrentManagedThreadId || _count == 0)
-            throw new InvalidOperationException($"RLock '{Name}' can only be released by the thread that holds it (Python: 'cannot release un-acquired lock').");
-        if (--_count > 0)
-            return;
-        Volatile.Write(ref _owner, 0);
-        Client.Release();
-    }
+    public void Release() => Client.ReleaseReentrant();
 }
 
 /// <summary>

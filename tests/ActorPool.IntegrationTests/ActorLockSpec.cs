@@ -87,6 +87,18 @@ public sealed class ActorLockSpec
         Assert.Throws<InvalidOperationException>(rlock.Release);
         using (rlock.Lock(Bound))
             Assert.Equal(1, rlock.RecursionCount);
+
+        // Two handles of one named lock in one process share its owner and count (as copies sent to a worker would).
+        var name = $"rlock-{Guid.NewGuid():N}";
+        var first = new ActorRLock(name);
+        var second = new ActorRLock(name);
+        Assert.True(first.Acquire());
+        Assert.True(second.Acquire(blocking: false));
+        Assert.Equal(2, first.RecursionCount);
+        second.Release();
+        first.Release();
+        Assert.Equal(0, first.RecursionCount);
+        Assert.Contains("already a reentrant lock", Assert.Throws<InvalidOperationException>(() => new ActorLock(name).Acquire()).Message);
     }
 
     [Fact]

@@ -125,11 +125,14 @@ public class DemoSpec
     [InlineData("thread")]
     public async Task Demo_per_item_process_must_run_one_process_per_item_all_at_once(string startMethod)
     {
-        var output = await RunDemoAsync("--per-item-process", "--start-method", startMethod, "--unit", "0.05");
+        // 8 units of 0.3 s: the longest item outlasts the start-up of 8 processes on a busy 2-core machine.
+        var output = await RunDemoAsync("--per-item-process", "--start-method", startMethod, "--unit", "0.3");
         Assert.Equal(8, Regex.Matches(output, @"^ Process [a-h]\tDONE$", RegexOptions.Multiline).Count);
-        // All at once: every item was waiting before the longest one (d, 8 units) was done.
-        var dDone = IndexOfLine(output, " Process d\tDONE");
-        Assert.All("abcdefgh", n => Assert.InRange(output.Split('\n').ToList().FindIndex(l => l.StartsWith($" Process {n}\tWaiting")), 0, dDone));
+        // All started, then all joined: every item was waiting before the last one was done (one process after
+        // another would put each DONE line before the next Waiting line).
+        var lines = output.Split('\n').ToList();
+        var lastDone = lines.FindLastIndex(l => l.EndsWith("\tDONE", StringComparison.Ordinal) || l.EndsWith("\tDONE\r", StringComparison.Ordinal));
+        Assert.All("abcdefgh", n => Assert.InRange(lines.FindIndex(l => l.StartsWith($" Process {n}\tWaiting", StringComparison.Ordinal)), 0, lastDone));
         Assert.Contains("Completed 8 of 8 processes", output);
     }
 

@@ -114,6 +114,55 @@ internal sealed class LockClient
         Manager.Tell(new LAcquire(_spec, _request, wait), Self);
     }
 
+    // An RLock's owner in this process: a thread, and how many times it holds the lock.
+    private int _ownerThread;
+    private int _recursion;
+
+    /// <summary>How many times the current thread holds this reentrant lock (0 if it does not).</summary>
+    public int RecursionCount
+    {
+        get
+        {
+            lock (_gate)
+                return _ownerThread == Environment.CurrentManagedThreadId ? _recursion : 0;
+        }
+    }
+
+    /// <summary>An RLock's acquire: again from the owner thread, the count goes up at once; else as a mutex.</summary>
+    public async Task<LockGrant> AcquireReentrantAsync(TimeSpan? timeout, CancellationToken ct)
+    {
+        var me = Environment.CurrentManagedThreadId;
+        lock (_gate)
+        {
+            if (_ownerThread == me)
+            {
+                _recursion++;
+                return new LockGrant(_lastToken, false);
+            }
+        }
+        var grant = await AcquireAsync(timeout, ct).ConfigureAwait(false);
+        lock (_gate)
+        {
+            _ownerThread = me;
+            _recursion = 1;
+        }
+        return grant;
+    }
+
+    /// <summary>An RLock's release: only by the owner thread; the lock goes when the count reaches 0.</summary>
+    public void ReleaseReentrant()
+    {
+        lock (_gate)
+        {
+            if (_ownerThread != Environment.CurrentManagedThreadId || _recursion == 0)
+                throw new InvalidOperationException($"RLock '{_spec.Name}' can only be released by the thread that holds it (Python: 'cannot release un-acquired lock').");
+            if (--_recursion > 0)
+                return;
+            _ownerThread = 0;
+        }
+        Release();
+    }
+
     public void Release()
     {
         lock (_gate)

@@ -48,7 +48,7 @@ internal sealed class LockManager : ReceiveActor
             Context.Watch(Sender);
         if (!_locks.TryGetValue(m.Lock.Name, out var l))
             _locks[m.Lock.Name] = l = new LockState(m.Lock);
-        else if (l.Spec.Exclusive != m.Lock.Exclusive || l.Spec.Permits != m.Lock.Permits)
+        else if (l.Spec != m.Lock)
         {
             Sender.Tell(new LRefused(m.Lock.Name, m.Id,
                 $"'{m.Lock.Name}' is already a {l.Spec.Describe()}; it cannot also be a {m.Lock.Describe()}."));
@@ -134,5 +134,6 @@ internal sealed class LockManager : ReceiveActor
 
 internal static class LockSpecExtensions
 {
-    public static string Describe(this LockSpec spec) => spec.Exclusive ? "lock" : $"semaphore of {spec.Permits}";
+    public static string Describe(this LockSpec spec) =>
+        spec.Exclusive ? (spec.Reentrant ? "reentrant lock" : "lock") : $"semaphore of {spec.Permits}";
 }

@@ -2,8 +2,11 @@ using ActorPool.Protocol;
 
 namespace ActorPool.Locks;
 
-/// <summary>What a named lock is: a mutex (Lock, RLock: one holder) or a semaphore of <see cref="LockSpec.Permits"/>.</summary>
-internal sealed record LockSpec(string Name, bool Exclusive, int Permits) : IPoolMessage;
+/// <summary>
+/// What a named lock is: a mutex (one holder; <see cref="Reentrant"/> for an RLock) or a semaphore of
+/// <see cref="Permits"/>.
+/// </summary>
+internal sealed record LockSpec(string Name, bool Exclusive, int Permits, bool Reentrant = false) : IPoolMessage;
 
 // A process talks to the lock manager through one client actor: its identity as a holder, watched by the manager.
 
