@@ -39,8 +39,9 @@ public class ActorQueue<T>
         if (maxSize < 0)
             throw new ArgumentOutOfRangeException(nameof(maxSize), maxSize, "maxSize must be 0 (unbounded) or positive.");
         Payload.CheckSendable(default(T), "the queue's item type");
-        var actor = Runtime.System.ActorOf(QueueActor.Props(maxSize, joinable), $"actorpool-queue-{Guid.NewGuid():N}");
-        _path = Runtime.PathOf(actor);
+        var system = Runtime.QueueSystem;
+        var actor = system.ActorOf(QueueActor.Props(maxSize, joinable), $"actorpool-queue-{Guid.NewGuid():N}");
+        _path = Runtime.PathOf(system, actor);
         _maxSize = maxSize;
     }
 

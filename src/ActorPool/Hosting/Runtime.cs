@@ -65,25 +65,33 @@ internal static class Runtime
         _worker = system;
     }
 
-    /// <summary>This process's ActorSystem for queues. Blocks while a worker's starts (never on an actor's thread).</summary>
-    public static ActorSystem System
+    /// <summary>
+    /// A process that only uses handles made elsewhere (an <see cref="ActorProcess"/> child, say) talks to them from a
+    /// plain remoting ActorSystem: no cluster to start.
+    /// </summary>
+    private static readonly Lazy<ActorSystem> Client = new(() =>
+        PoolActorSystem.Create("actorpool-client", PoolSettings.Reference, ConsoleLogging.CreateDefault()));
+
+    /// <summary>A spawned worker's ActorSystem, asked to start now. Blocks while it starts (never on an actor's thread).</summary>
+    private static ActorSystem? WorkerSystem
     {
         get
         {
-            if (_worker is { } worker)
-            {
-                Volatile.Write(ref _workerSystemWanted, true);
-                _startWorkerSystem?.Invoke();
-                return worker.GetAwaiter().GetResult();
-            }
-            return Host.Value;
+            if (_worker is not { } worker)
+                return null;
+            Volatile.Write(ref _workerSystemWanted, true);
+            _startWorkerSystem?.Invoke();
+            return worker.GetAwaiter().GetResult();
         }
     }
 
-    /// <summary>The full remote address of an actor of <see cref="System"/>, for handles sent to other processes.</summary>
-    public static string PathOf(IActorRef actor)
-    {
-        var system = (ExtendedActorSystem)System;
-        return actor.Path.ToStringWithAddress(system.Provider.DefaultAddress);
-    }
+    /// <summary>Where this process's clients of queues and locks live: the worker's system, the host if there is one, else a plain one.</summary>
+    public static ActorSystem System => WorkerSystem ?? (Host.IsValueCreated ? Host.Value : Client.Value);
+
+    /// <summary>Where queues made in this process live: a worker's own system, else the host.</summary>
+    public static ActorSystem QueueSystem => WorkerSystem ?? Host.Value;
+
+    /// <summary>The full remote address of an actor of <paramref name="system"/>, for handles sent to other processes.</summary>
+    public static string PathOf(ActorSystem system, IActorRef actor) =>
+        actor.Path.ToStringWithAddress(((ExtendedActorSystem)system).Provider.DefaultAddress);
 }
