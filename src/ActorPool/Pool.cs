@@ -71,9 +71,24 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var thread = _settings.StartMethod == "thread";
         // Thread pools without Akka settings or a logger of their own share one local ActorSystem, as threads share
         // a process: a new one costs little more than its coordinator.
-        _ownsSystem = !(thread && options.LoggerFactory is null && (userConfig.IsEmpty || !userConfig.HasPath("akka")));
+        _ownsSystem = options.ActorSystem is null && !(thread && options.LoggerFactory is null && (userConfig.IsEmpty || !userConfig.HasPath("akka")));
         ILoggerFactory loggerFactory;
-        if (_ownsSystem)
+        if (options.ActorSystem is { } given)
+        {
+            if (given.WhenTerminated.IsCompleted)
+                throw new ArgumentException("PoolOptions.ActorSystem has been terminated.", nameof(PoolOptions.ActorSystem));
+            if (!thread && ((ExtendedActorSystem)given).Provider is not Akka.Remote.IRemoteActorRefProvider)
+                throw new ArgumentException(
+                    $"PoolOptions.ActorSystem '{given.Name}' has no remoting (akka.actor.provider is local), so {_settings.StartMethod} workers " +
+                    "in other processes cannot reach it: configure akka.actor.provider = remote (or cluster), or use StartMethod \"thread\".",
+                    nameof(PoolOptions.ActorSystem));
+            Hosting.PoolSerialization.Register(given);
+            _system = given;
+            _ownedLoggerFactory = options.LoggerFactory is null ? ConsoleLogging.CreateDefault() : null;
+            loggerFactory = options.LoggerFactory ?? _ownedLoggerFactory!;
+            _system.WhenTerminated.ContinueWith(static (_, cts) => ((CancellationTokenSource)cts!).Cancel(), _stopped, TaskScheduler.Default);
+        }
+        else if (_ownsSystem)
         {
             if (thread && (userConfig.IsEmpty || !userConfig.HasPath("akka.actor.provider")))
                 config = LocalProvider.WithFallback(config); // workers in this process: no remoting to start

@@ -47,6 +47,14 @@ public sealed record PoolOptions
     /// </summary>
     public ILoggerFactory? LoggerFactory { get; init; }
 
+    /// <summary>
+    /// Run the pool's coordinator in this ActorSystem (an Akka application's own) instead of one of the pool's; the pool
+    /// never terminates it, and its messages' serializers are registered in it. Spawned and forkserver workers need it
+    /// to have remoting (<c>akka.actor.provider = remote</c> or <c>cluster</c>). Its Akka settings are its own:
+    /// <see cref="Config"/> then only sets <c>actorpool.*</c> keys.
+    /// </summary>
+    public Akka.Actor.ActorSystem? ActorSystem { get; init; }
+
     /// <summary>Copy each worker's standard output and error to this process's console, line by line; default true.</summary>
     public bool? ForwardWorkerOutput { get; init; }
 }
