@@ -107,6 +107,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var address = ((ExtendedActorSystem)_system).Provider.DefaultAddress;
         var coordinatorName = _ownsSystem ? Coordinator.Name : $"{Coordinator.Name}-{Interlocked.Increment(ref _sharedPools)}";
         var coordinatorPath = $"{address}/user/{coordinatorName}";
+        CoordinatorPath = coordinatorPath;
         _launcher = thread
             ? new ThreadLauncher(_system, coordinatorName, coordinatorPath, secret, _settings.MaxFrameSize, _spillFolder)
             : new ProcessLauncher(coordinatorPath, secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize, _spillFolder, _settings.DataLink,
@@ -140,6 +141,9 @@ public sealed class Pool : IAsyncDisposable, IDisposable
 
     /// <summary>Where large arguments and results go as files while in flight (tests look inside).</summary>
     internal string? SpillFolder => _spillFolder;
+
+    /// <summary>The coordinator's full address, as workers are told it (tests use it to knock without the secret).</summary>
+    internal string CoordinatorPath { get; }
 
     /// <summary>Where the pool is in its lifecycle.</summary>
     public PoolState State => _state;

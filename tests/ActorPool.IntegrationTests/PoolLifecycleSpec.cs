@@ -110,6 +110,35 @@ public sealed class PoolLifecycleSpec : IDisposable
     }
 
     [Fact]
+    public async Task A_worker_process_without_the_pools_secret_must_be_refused_and_the_pool_must_keep_working()
+    {
+        var pool = new Pool(2);
+        using var _ = new Terminating(pool);
+        await pool.WaitForWorkersAsync().WaitAsync(Bound);
+
+        // A real worker host, pointed at the pool's coordinator and data link, presenting a secret of its own.
+        var intruder = Launching.WorkerProcess.Start("intruder", spare: false, []);
+        var exited = new TaskCompletionSource<(int Code, string Errors)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        intruder.Adopt(forwardOutput: false, (code, errors) => exited.TrySetResult((code, errors)));
+        try
+        {
+            intruder.SendHandshake(new Worker.WorkerHandshake(pool.CoordinatorPath, "w-intruder", "not-the-secret", Environment.ProcessId,
+                64 << 20, pool.SpillFolder, Path.Combine(pool.SpillFolder!, Coordination.DataLinkListener.SocketName)));
+            var (code, errors) = await exited.Task.WaitAsync(Bound);
+            Assert.Equal(Worker.WorkerProgram.ExitRejected, code);
+            Assert.Contains("refused", errors);
+            Assert.Contains("secret", errors);
+        }
+        finally
+        {
+            intruder.Kill();
+        }
+        var status = await pool.StatusAsync();
+        Assert.Equal(2, status.ReadyWorkers); // the intruder never became one
+        Assert.Equal([1, 4, 9], await pool.MapAsync(TestFunctions.Square, [1, 2, 3]).WaitAsync(Bound));
+    }
+
+    [Fact]
     public async Task A_task_whose_worker_dies_past_the_retry_limit_must_fail_naming_task_worker_and_exit_code()
     {
         var pool = new Pool(new PoolOptions { Processes = 1, MaxTaskRetries = 0 });

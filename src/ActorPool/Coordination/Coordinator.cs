@@ -62,6 +62,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<ChunkDone>(m => OnResults(_byRef.GetValueOrDefault(Sender), m));
         Receive<ChunksDone>(m => OnResults(_byRef.GetValueOrDefault(Sender), m.Results));
         Receive<DataLinkOpened>(OnDataLinkOpened);
+        Receive<DataLinkRefused>(m => _log.Warning("Refused a data-link connection (worker id '{0}'): it does not hold this pool's secret.", m.WorkerId ?? "none given"));
         Receive<FromWorker>(OnFromWorker);
         Receive<DispatchNow>(_ =>
         {

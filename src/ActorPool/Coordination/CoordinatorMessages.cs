@@ -94,5 +94,8 @@ internal sealed record WorkerStartupTimedOut(string WorkerId);
 /// <summary>A worker connected its data link (see <see cref="DataLinkListener"/>).</summary>
 internal sealed record DataLinkOpened(string WorkerId, DataLink Link);
 
+/// <summary>A connection to the data link did not present the pool's secret and was closed.</summary>
+internal sealed record DataLinkRefused(string? WorkerId);
+
 /// <summary>A message a worker sent on its data link.</summary>
 internal sealed record FromWorker(string WorkerId, object Message);

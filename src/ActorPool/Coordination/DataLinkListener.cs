@@ -80,9 +80,14 @@ internal sealed class DataLinkListener : IDisposable
     {
         try
         {
-            if (link.Receive() is not DataLinkHello hello ||
-                !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(hello.Secret), _secret))
-                return; // not one of this pool's workers
+            var first = link.Receive();
+            if (first is not DataLinkHello hello || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(hello.Secret), _secret))
+            {
+                // Not one of this pool's workers: told so (as a registration without the secret is), and the pool logs it.
+                link.TrySend(new WorkerRejected("wrong pool secret"));
+                _coordinator.Tell(new DataLinkRefused((first as DataLinkHello)?.WorkerId));
+                return;
+            }
             _coordinator.Tell(new DataLinkOpened(hello.WorkerId, link));
             while (link.Receive() is { } message)
                 _coordinator.Tell(new FromWorker(hello.WorkerId, message));

@@ -45,14 +45,16 @@ public sealed class DataLinkSpec : Akka.TestKit.Xunit2.TestKit, IDisposable
     }
 
     [Fact]
-    public void A_connection_without_the_secret_must_be_closed_unheard()
+    public void A_connection_without_the_secret_must_be_refused_closed_and_reported_and_nothing_it_sends_must_reach_the_coordinator()
     {
         var coordinator = CreateTestProbe();
         using var listener = DataLinkListener.Start(_folder, "s3cret", coordinator.Ref)!;
         using var stranger = DataLink.Connect(Path.Combine(_folder, DataLinkListener.SocketName));
         stranger.TrySend(new DataLinkHello("w1", "guess"));
         stranger.TrySend(new WorkerReady("w1"));
+        Assert.Equal("wrong pool secret", Assert.IsType<WorkerRejected>(stranger.Receive()).Reason);
         Assert.Null(stranger.Receive()); // closed by the pool
+        Assert.Equal("w1", coordinator.ExpectMsg<DataLinkRefused>().WorkerId);
         coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
 }
