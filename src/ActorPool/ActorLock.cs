@@ -74,32 +74,47 @@ public abstract class ActorLockBase
 
     private protected LockClient Client => LockClient.For(_managerPath, new LockSpec(_name, _exclusive, _permits, _reentrant));
 
-    private protected async Task<LockGrant?> TryAcquireAsync(TimeSpan? timeout, CancellationToken ct)
+    /// <summary>Acquires (at most <paramref name="timeout"/>); on success records the grant's token and abandonment.</summary>
+    private async Task<LockGrant?> TryAcquireAsync(TimeSpan? timeout, CancellationToken ct)
     {
-        if (timeout is { } t && t < TimeSpan.Zero && t != Timeout.InfiniteTimeSpan)
-            throw new ArgumentOutOfRangeException(nameof(timeout), t, "timeout must be zero or positive (or Timeout.InfiniteTimeSpan).");
+        timeout = Waiting.CheckTimeout(timeout);
+        LockGrant grant;
         try
         {
-            return await Client.AcquireAsync(timeout == Timeout.InfiniteTimeSpan ? null : timeout, ct).ConfigureAwait(false);
+            grant = _reentrant
+                ? await Client.AcquireReentrantAsync(timeout, ct).ConfigureAwait(false)
+                : await Client.AcquireAsync(timeout, ct).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             return null;
         }
+        FencingToken = grant.Token;
+        Abandoned = grant.Abandoned;
+        return grant;
     }
 
-    /// <summary>The fencing token of this process's latest grant of the lock.</summary>
-    public long FencingToken { get; private protected set; }
-
-    /// <summary>This process's latest grant found the lock abandoned (its previous holder's process ended holding it).</summary>
-    public bool Abandoned { get; private protected set; }
-
-    private protected static TimeSpan? TimeoutFor(bool blocking, TimeSpan? timeout)
+    /// <summary>Python's <c>acquire(blocking=True, timeout=None)</c>.</summary>
+    private protected bool AcquireBlocking(bool blocking, TimeSpan? timeout)
     {
         if (!blocking && timeout is not null)
             throw new ArgumentException("A timeout cannot be given with blocking: false (as in Python).", nameof(timeout));
-        return blocking ? timeout : TimeSpan.Zero;
+        return TryAcquireAsync(blocking ? timeout : TimeSpan.Zero, CancellationToken.None).GetAwaiter().GetResult() is not null;
     }
+
+    /// <summary>Acquires and returns the hold, released by <paramref name="release"/> when disposed.</summary>
+    private protected async Task<LockHolder> HoldAsync(TimeSpan? timeout, CancellationToken ct, Action release)
+    {
+        if (await TryAcquireAsync(timeout, ct).ConfigureAwait(false) is not { } grant)
+            throw new TimeoutException($"{this} was not acquired within {timeout}.");
+        return new LockHolder(grant.Token, grant.Abandoned, release);
+    }
+
+    /// <summary>The fencing token of this process's latest grant of the lock.</summary>
+    public long FencingToken { get; private set; }
+
+    /// <summary>This process's latest grant found the lock abandoned (its previous holder's process ended holding it).</summary>
+    public bool Abandoned { get; private set; }
 
     /// <inheritdoc/>
     public override string ToString() => $"{GetType().Name}('{_name}')";
@@ -120,21 +135,12 @@ public sealed class ActorLock : ActorLockBase
     /// Python's <c>acquire(blocking=True, timeout=None)</c>: true once held; false if <paramref name="blocking"/> is false and
     /// it is held elsewhere, or if <paramref name="timeout"/> passed first.
     /// </summary>
-    public bool Acquire(bool blocking = true, TimeSpan? timeout = null)
-    {
-        var grant = TryAcquireAsync(TimeoutFor(blocking, timeout), CancellationToken.None).GetAwaiter().GetResult();
-        return Took(grant);
-    }
+    public bool Acquire(bool blocking = true, TimeSpan? timeout = null) => AcquireBlocking(blocking, timeout);
 
     /// <summary>Waits for the lock (at most <paramref name="timeout"/>) and returns it held, to release by disposing.</summary>
     /// <exception cref="TimeoutException">Not acquired within <paramref name="timeout"/>.</exception>
-    public async Task<LockHolder> AcquireAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
-    {
-        var grant = await TryAcquireAsync(timeout, cancellationToken).ConfigureAwait(false);
-        if (!Took(grant))
-            throw new TimeoutException($"Lock '{Name}' was not acquired within {timeout}.");
-        return new LockHolder(grant!.Value.Token, grant.Value.Abandoned, Release);
-    }
+    public Task<LockHolder> AcquireAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        HoldAsync(timeout, cancellationToken, Release);
 
     /// <summary>Blocking form of <see cref="AcquireAsync"/>, for <c>using (lk.Lock()) { ... }</c>.</summary>
     public LockHolder Lock(TimeSpan? timeout = null) => AcquireAsync(timeout).GetAwaiter().GetResult();
@@ -142,15 +148,6 @@ public sealed class ActorLock : ActorLockBase
     /// <summary>Releases the lock (Python's <c>release()</c>).</summary>
     /// <exception cref="InvalidOperationException">It is not held by this process.</exception>
     public void Release() => Client.Release();
-
-    private bool Took(LockGrant? grant)
-    {
-        if (grant is not { } g)
-            return false;
-        FencingToken = g.Token;
-        Abandoned = g.Abandoned;
-        return true;
-    }
 }
 
 /// <summary>
@@ -168,33 +165,11 @@ public sealed class ActorRLock : ActorLockBase
     public int RecursionCount => Client.RecursionCount;
 
     /// <summary>Python's <c>acquire(blocking=True, timeout=None)</c>; again from the holder thread: the count goes up at once.</summary>
-    public bool Acquire(bool blocking = true, TimeSpan? timeout = null)
-    {
-        var t = TimeoutFor(blocking, timeout);
-        if (t is { } value && value < TimeSpan.Zero && value != Timeout.InfiniteTimeSpan)
-            throw new ArgumentOutOfRangeException(nameof(timeout), value, "timeout must be zero or positive (or Timeout.InfiniteTimeSpan).");
-        LockGrant grant;
-        try
-        {
-            grant = Client.AcquireReentrantAsync(t == Timeout.InfiniteTimeSpan ? null : t, CancellationToken.None).GetAwaiter().GetResult();
-        }
-        catch (TimeoutException)
-        {
-            return false;
-        }
-        FencingToken = grant.Token;
-        Abandoned = grant.Abandoned;
-        return true;
-    }
+    public bool Acquire(bool blocking = true, TimeSpan? timeout = null) => AcquireBlocking(blocking, timeout);
 
     /// <summary>Acquires and returns it held, to release by disposing (on the same thread).</summary>
     /// <exception cref="TimeoutException">Not acquired within <paramref name="timeout"/>.</exception>
-    public LockHolder Lock(TimeSpan? timeout = null)
-    {
-        if (!Acquire(true, timeout))
-            throw new TimeoutException($"RLock '{Name}' was not acquired within {timeout}.");
-        return new LockHolder(FencingToken, Abandoned, Release);
-    }
+    public LockHolder Lock(TimeSpan? timeout = null) => HoldAsync(timeout, CancellationToken.None, Release).GetAwaiter().GetResult();
 
     /// <summary>Releases one level (Python's <c>release()</c>); the lock goes when the count reaches 0.</summary>
     /// <exception cref="InvalidOperationException">The current thread does not hold it (Python's RuntimeError).</exception>
@@ -217,25 +192,12 @@ public sealed class ActorSemaphore : ActorLockBase
         : throw new ArgumentOutOfRangeException(nameof(permits), permits, "A semaphore needs at least 1 permit.");
 
     /// <summary>Python's <c>acquire(blocking=True, timeout=None)</c> for one permit.</summary>
-    public bool Acquire(bool blocking = true, TimeSpan? timeout = null)
-    {
-        var grant = TryAcquireAsync(TimeoutFor(blocking, timeout), CancellationToken.None).GetAwaiter().GetResult();
-        if (grant is not { } g)
-            return false;
-        FencingToken = g.Token;
-        Abandoned = g.Abandoned;
-        return true;
-    }
+    public bool Acquire(bool blocking = true, TimeSpan? timeout = null) => AcquireBlocking(blocking, timeout);
 
     /// <summary>Waits for a permit and returns it held, to release by disposing.</summary>
     /// <exception cref="TimeoutException">None within <paramref name="timeout"/>.</exception>
-    public async Task<LockHolder> AcquireAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
-    {
-        var grant = await TryAcquireAsync(timeout, cancellationToken).ConfigureAwait(false);
-        if (grant is not { } g)
-            throw new TimeoutException($"Semaphore '{Name}' had no permit within {timeout}.");
-        return new LockHolder(g.Token, g.Abandoned, Release);
-    }
+    public Task<LockHolder> AcquireAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        HoldAsync(timeout, cancellationToken, Release);
 
     /// <summary>Gives one permit back (Python's <c>release()</c>).</summary>
     /// <exception cref="InvalidOperationException">This process holds no permit (Python's BoundedSemaphore ValueError).</exception>

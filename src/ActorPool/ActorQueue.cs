@@ -83,7 +83,7 @@ public class ActorQueue<T>
 
     private protected virtual Task Put(T item, TimeSpan? timeout, CancellationToken ct)
     {
-        CheckTimeout(timeout);
+        timeout = Waiting.CheckTimeout(timeout);
         Payload.CheckSendable(item, "the item");
         return Client.PutAsync(item, timeout, ct);
     }
@@ -100,11 +100,8 @@ public class ActorQueue<T>
     /// <summary>Takes the next item, waiting at most <paramref name="timeout"/> (Python's <c>get(timeout=...)</c>).</summary>
     /// <exception cref="QueueEmptyException">No item within <paramref name="timeout"/>.</exception>
     /// <exception cref="QueueCompletedException">The queue was completed and every item taken.</exception>
-    public Task<T> GetAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
-    {
-        CheckTimeout(timeout);
-        return Client.GetAsync(timeout, cancellationToken);
-    }
+    public Task<T> GetAsync(TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        Client.GetAsync(Waiting.CheckTimeout(timeout), cancellationToken);
 
     /// <summary>Blocking form of <see cref="GetAsync(CancellationToken)"/>.</summary>
     public T Get() => GetAsync().GetAwaiter().GetResult();
@@ -184,12 +181,6 @@ public class ActorQueue<T>
     }
 
     private protected IActorRef QueueRef => Client.Queue;
-
-    private static void CheckTimeout(TimeSpan? timeout)
-    {
-        if (timeout is { } t && t < TimeSpan.Zero && t != Timeout.InfiniteTimeSpan)
-            throw new ArgumentOutOfRangeException(nameof(timeout), t, "timeout must be zero or positive (or Timeout.InfiniteTimeSpan).");
-    }
 
     /// <inheritdoc/>
     public override string ToString() => $"ActorQueue<{typeof(T).Name}>({_path})";

@@ -63,44 +63,41 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     {
         options ??= new PoolOptions();
         var userConfig = PoolSettings.ParseUserConfig(options.Config, "PoolOptions.Config");
-        if (options.StartMethod is null && StartMethods.Explicit is { } programWide && (userConfig.IsEmpty || !userConfig.HasPath("actorpool.start-method")))
+        bool UserSets(string path) => !userConfig.IsEmpty && userConfig.HasPath(path);
+        if (options.StartMethod is null && StartMethods.Explicit is { } programWide && !UserSets("actorpool.start-method"))
             options = options with { StartMethod = programWide };
         var config = userConfig.WithFallback(PoolSettings.Reference);
         _settings = PoolSettings.Create(config, options);
         var initializer = PrepareInitializer(options);
         var thread = _settings.StartMethod == "thread";
+
         // Thread pools without Akka settings or a logger of their own share one local ActorSystem, as threads share
         // a process: a new one costs little more than its coordinator.
-        _ownsSystem = options.ActorSystem is null && !(thread && options.LoggerFactory is null && (userConfig.IsEmpty || !userConfig.HasPath("akka")));
+        var sharesSystem = options.ActorSystem is null && thread && options.LoggerFactory is null && !UserSets("akka");
+        _ownsSystem = options.ActorSystem is null && !sharesSystem;
         ILoggerFactory loggerFactory;
-        if (options.ActorSystem is { } given)
-        {
-            if (given.WhenTerminated.IsCompleted)
-                throw new ArgumentException("PoolOptions.ActorSystem has been terminated.", nameof(PoolOptions.ActorSystem));
-            if (!thread && ((ExtendedActorSystem)given).Provider is not Akka.Remote.IRemoteActorRefProvider)
-                throw new ArgumentException(
-                    $"PoolOptions.ActorSystem '{given.Name}' has no remoting (akka.actor.provider is local), so {_settings.StartMethod} workers " +
-                    "in other processes cannot reach it: configure akka.actor.provider = remote (or cluster), or use StartMethod \"thread\".",
-                    nameof(PoolOptions.ActorSystem));
-            Hosting.PoolSerialization.Register(given);
-            _system = given;
-            _ownedLoggerFactory = options.LoggerFactory is null ? ConsoleLogging.CreateDefault() : null;
-            loggerFactory = options.LoggerFactory ?? _ownedLoggerFactory!;
-            _system.WhenTerminated.ContinueWith(static (_, cts) => ((CancellationTokenSource)cts!).Cancel(), _stopped, TaskScheduler.Default);
-        }
-        else if (_ownsSystem)
-        {
-            if (thread && (userConfig.IsEmpty || !userConfig.HasPath("akka.actor.provider")))
-                config = LocalProvider.WithFallback(config); // workers in this process: no remoting to start
-            _ownedLoggerFactory = options.LoggerFactory is null ? ConsoleLogging.CreateDefault() : null;
-            loggerFactory = options.LoggerFactory ?? _ownedLoggerFactory!;
-            _system = PoolActorSystem.Create("actorpool", config, loggerFactory);
-            _system.WhenTerminated.ContinueWith(static (_, cts) => ((CancellationTokenSource)cts!).Cancel(), _stopped, TaskScheduler.Default);
-        }
-        else
+        if (sharesSystem)
         {
             (_system, loggerFactory) = SharedThreadSystem.Value;
         }
+        else
+        {
+            _ownedLoggerFactory = options.LoggerFactory is null ? ConsoleLogging.CreateDefault() : null;
+            loggerFactory = options.LoggerFactory ?? _ownedLoggerFactory!;
+            if (options.ActorSystem is { } given)
+            {
+                CheckGivenSystem(given, _settings.StartMethod);
+                Hosting.PoolSerialization.Register(given);
+                _system = given;
+            }
+            else
+            {
+                if (thread && !UserSets("akka.actor.provider"))
+                    config = LocalProvider.WithFallback(config); // workers in this process: no remoting to start
+                _system = PoolActorSystem.Create("actorpool", config, loggerFactory);
+            }
+        }
+        _system.WhenTerminated.ContinueWith(static (_, cts) => ((CancellationTokenSource)cts!).Cancel(), _stopped, TaskScheduler.Default);
 
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
         _spillFolder = Spill.CreateFolder();
@@ -119,6 +116,17 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         {
             try { Payload.WarmUp(); } catch (Exception) { /* only a speed-up */ }
         });
+    }
+
+    private static void CheckGivenSystem(ActorSystem given, string startMethod)
+    {
+        if (given.WhenTerminated.IsCompleted)
+            throw new ArgumentException("PoolOptions.ActorSystem has been terminated.", nameof(PoolOptions.ActorSystem));
+        if (startMethod != "thread" && ((ExtendedActorSystem)given).Provider is not Akka.Remote.IRemoteActorRefProvider)
+            throw new ArgumentException(
+                $"PoolOptions.ActorSystem '{given.Name}' has no remoting (akka.actor.provider is local), so {startMethod} workers " +
+                "in other processes cannot reach it: configure akka.actor.provider = remote (or cluster), or use StartMethod \"thread\".",
+                nameof(PoolOptions.ActorSystem));
     }
 
     private static readonly Akka.Configuration.Config LocalProvider = Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local");

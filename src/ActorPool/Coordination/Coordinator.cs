@@ -212,9 +212,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             if (worker is null)
                 break;
             _pending.RemoveFirst();
-            if (!_outgoing.TryGetValue(worker, out var batch))
-                _outgoing[worker] = batch = [];
-            batch.Add(Send(chunk, worker));
+            Stage(chunk, worker);
         }
         foreach (var (worker, batch) in _outgoing)
         {
@@ -254,10 +252,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             if (node.Value.CallId == call.Id)
             {
                 _pending.Remove(node);
-                var worker = idle[i++];
-                if (!_outgoing.TryGetValue(worker, out var batch))
-                    _outgoing[worker] = batch = [];
-                batch.Add(Send(_chunks[node.Value], worker));
+                Stage(_chunks[node.Value], idle[i++]);
             }
             node = next;
         }
@@ -277,6 +272,14 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             }
         }
         return null;
+    }
+
+    /// <summary>Assigns a chunk to a worker; it goes out with the worker's other chunks of this dispatch round.</summary>
+    private void Stage(ChunkEntry chunk, WorkerEntry worker)
+    {
+        if (!_outgoing.TryGetValue(worker, out var batch))
+            _outgoing[worker] = batch = [];
+        batch.Add(Send(chunk, worker));
     }
 
     private RunChunk Send(ChunkEntry chunk, WorkerEntry worker)

@@ -6,6 +6,17 @@ internal static class Waiting
     /// <summary>A wait that must not wait (timeout zero) still waits for the owner's answer, bounded in case it is gone.</summary>
     private static readonly TimeSpan NoWaitBound = TimeSpan.FromSeconds(30);
 
+    /// <summary>A caller's timeout: zero or positive, or <see cref="Timeout.InfiniteTimeSpan"/> (returned as null: no bound).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Any other negative value.</exception>
+    public static TimeSpan? CheckTimeout(TimeSpan? timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan)
+            return null;
+        if (timeout is { } t && t < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(timeout), t, "timeout must be zero or positive (or Timeout.InfiniteTimeSpan).");
+        return timeout;
+    }
+
     /// <summary>
     /// Waits for <paramref name="done"/>. On timeout or cancellation <paramref name="giveUp"/> (taking the client's
     /// lock) withdraws the waiter and says whether it was still waiting: if it was served meanwhile, that answer is
