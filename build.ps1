@@ -3,17 +3,18 @@
 #
 #   dotnet tool restore && dotnet pwsh ./build.ps1 demo [--workers N] [--unit SECONDS]
 #   dotnet tool restore && dotnet pwsh ./build.ps1 test
+#   dotnet pwsh ./build.ps1 node [--config FILE] [--seed-nodes ADDRESS] ...   (a standalone worker node)
 #   dotnet pwsh ./build.ps1 build | bench [args] | pack | clean
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'bench', 'pack', 'clean')]
+    [ValidateSet('build', 'test', 'demo', 'node', 'bench', 'pack', 'clean')]
     [string] $Target = 'build',
 
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
 
-    # Everything else goes to the program the target runs (demo, bench).
+    # Everything else goes to the program the target runs (demo, node, bench).
     [Parameter(ValueFromRemainingArguments = $true)]
     [string[]] $Rest = @()
 )
@@ -31,6 +32,17 @@ function Invoke-Dotnet {
 # Publishes an application ReadyToRun (precompiled: worker start-up is about 40% faster here; spawned workers run
 # the same precompiled assemblies) and returns its folder. Without the crossgen package it falls back to a plain build.
 function Publish-App([string] $Project, [string] $Out) {
+    # Several of these scripts may start at once (a coordinator and its nodes in three terminals): one builds at a time.
+    New-Item -ItemType Directory -Force artifacts | Out-Null
+    $lock = $null
+    while ($null -eq $lock) {
+        try { $lock = [System.IO.File]::Open((Join-Path $PSScriptRoot 'artifacts/.build-lock'), 'OpenOrCreate', 'ReadWrite', 'None') }
+        catch [System.IO.IOException] { Start-Sleep -Milliseconds 250 }
+    }
+    try { return Publish-AppUnlocked $Project $Out } finally { $lock.Dispose() }
+}
+
+function Publish-AppUnlocked([string] $Project, [string] $Out) {
     $rid = [System.Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier
     & dotnet publish $Project -c $Configuration -r $rid --self-contained false -p:PublishReadyToRun=true -o $Out --nologo -v quiet | Out-Host
     if ($LASTEXITCODE -eq 0) { return $Out }
@@ -53,6 +65,11 @@ switch ($Target) {
     'demo' {
         $dir = Publish-App src/ActorPool.Demo/ActorPool.Demo.csproj artifacts/demo
         & dotnet "$dir/ActorPool.Demo.dll" @Rest
+        exit $LASTEXITCODE
+    }
+    'node' {
+        $dir = Publish-App src/ActorPool.Node/ActorPool.Node.csproj artifacts/node
+        & dotnet "$dir/ActorPool.Node.dll" @Rest
         exit $LASTEXITCODE
     }
     'bench' {

@@ -64,7 +64,13 @@ var withLock = new Option<bool>("--with-lock")
     Description = "Workers print under one shared lock (ActorLock, Python's multiprocessing.Lock), so no two lines interleave.",
 };
 
-var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit, startMethod, paired, perItemProcess, daemon, withQueue, withLock };
+var configFile = new Option<FileInfo?>("--config", "-c")
+{
+    Description = "A HOCON file for the pool (actorpool.* and akka.* keys), e.g. hocon/three-node-local.conf: the pool becomes a cluster " +
+                  "coordinator and standalone worker nodes serve it. The file's worker counts apply unless --workers is given.",
+};
+
+var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit, startMethod, paired, perItemProcess, daemon, withQueue, withLock, configFile };
 root.SetAction(async (parse, ct) =>
 {
     var n = parse.GetValue(workers);
@@ -87,10 +93,24 @@ root.SetAction(async (parse, ct) =>
     }
 
     var clock = Stopwatch.StartNew();
+    string? hocon = null;
+    if (parse.GetValue(configFile) is { } file)
+    {
+        try
+        {
+            hocon = File.ReadAllText(file.FullName);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"--config: cannot read '{file.FullName}': {e.Message}");
+            return 2;
+        }
+    }
     Pool created;
     try
     {
-        created = new Pool(new PoolOptions { Processes = n, StartMethod = parse.GetValue(startMethod) });
+        var workerCount = hocon is not null && parse.GetResult(workers) is null or { Implicit: true } ? (int?)null : n;
+        created = new Pool(new PoolOptions { Processes = workerCount, StartMethod = parse.GetValue(startMethod), Config = hocon });
     }
     catch (ArgumentException e)
     {
@@ -98,7 +118,11 @@ root.SetAction(async (parse, ct) =>
         return 2;
     }
     await using var pool = created;
-    await pool.WaitForWorkersAsync(ct);
+    n = pool.Processes;
+    var ready = pool.WaitForWorkersAsync(ct);
+    if (hocon is not null && await Task.WhenAny(ready, Task.Delay(TimeSpan.FromSeconds(2), ct)) != ready)
+        Console.WriteLine($"Waiting for {n} workers (with actorpool.cluster on, worker nodes: start them with build.ps1 node, see the README)...");
+    await ready;
     var startup = clock.Elapsed;
 
     var results = parse.GetValue(withQueue) ? new ActorQueue<string>() : null;

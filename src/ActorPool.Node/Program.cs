@@ -1,24 +1,64 @@
 using System.CommandLine;
+using ActorPool.Node;
 using ActorPool.Worker;
 
-// The ActorPool node executable. Today it hosts one spawned worker (the same host the library starts with
-// the spawn start method, here with this program's own dependencies); standalone cluster nodes that join a
-// coordinator by seed nodes and role build on the same registration protocol.
+// The ActorPool node executable: a standalone worker node that joins an ActorPool cluster and serves its
+// coordinator with worker actors. (Run by a pool with --actorpool-worker, it is one of that pool's spawned workers.)
 
 if (args.Length > 0 && args[0] == WorkerProgram.WorkerFlag)
     return WorkerProgram.Main(args);
 
+var config = new Option<FileInfo?>("--config", "-c")
+{
+    Description = "A HOCON file (akka.* and actorpool.* keys; see hocon/worker-node.conf). Command-line options override it.",
+};
+var seedNodes = new Option<string[]>("--seed-nodes", "-s")
+{
+    Description = "Addresses of the cluster's seed nodes (the coordinator's first), e.g. akka.tcp://actorpool@127.0.0.1:4053; " +
+                  "repeat the option or separate by commas. Default: akka.cluster.seed-nodes.",
+    AllowMultipleArgumentsPerToken = true,
+};
+var hostname = new Option<string?>("--hostname")
+{
+    Description = "The address other members reach this node at (akka.remote.dot-netty.tcp.hostname). Default: the file's, else 127.0.0.1.",
+};
+var port = new Option<int?>("--port", "-p")
+{
+    Description = "This node's port; 0 picks a free one. Default: actorpool.node.port (0).",
+};
+var workers = new Option<int?>("--workers", "-w")
+{
+    Description = "Worker actors on this node, each with its own task thread. Default: actorpool.node.workers (0 = one per CPU).",
+};
+var role = new Option<string?>("--role", "-r")
+{
+    Description = "This node's cluster role; a coordinator accepts workers from members with its actorpool.cluster.worker-role. " +
+                  "Default: actorpool.cluster.worker-role (actorpool-worker).",
+};
+var assembly = new Option<FileInfo[]>("--assembly", "-a")
+{
+    Description = "An assembly with the code the pool's tasks call (the coordinator program's, or a library of it), loaded with the " +
+                  "assemblies beside it; repeat for several.",
+};
+
 var root = new RootCommand(
-    "ActorPool node: hosts ActorPool worker actors in this process.\n" +
-    $"  {WorkerProgram.WorkerFlag} ID   run as a pool's spawned worker; the pool writes its settings (coordinator " +
-    "address, worker id, secret) as one JSON line on standard input and keeps the pipe open; the worker exits " +
-    "when the pool retires it, when the coordinator goes away, or when standard input ends.");
+    "ActorPool node: joins an ActorPool cluster and serves every coordinator in it with worker actors.\n" +
+    "The shared secret comes from the environment variable ACTORPOOL_SECRET or actorpool.cluster.secret; a node " +
+    "without the coordinator's is refused and exits with code 4. Bad options or configuration exit with code 2. " +
+    "SIGTERM or Ctrl-C makes the node leave the cluster: what it still runs is handed back to the pool.")
+{
+    config, seedNodes, hostname, port, workers, role, assembly,
+};
+root.SetAction(parse => NodeProgram.Run(new NodeOptions(
+    parse.GetValue(config), parse.GetValue(seedNodes) ?? [], parse.GetValue(hostname), parse.GetValue(port), parse.GetValue(workers),
+    parse.GetValue(role), parse.GetValue(assembly) ?? [])));
+
 var result = root.Parse(args);
 if (result.Errors.Count > 0)
 {
     foreach (var e in result.Errors)
         Console.Error.WriteLine(e.Message);
     Console.Error.WriteLine("Run with --help for usage.");
-    return 2;
+    return NodeProgram.ExitUsage;
 }
 return result.Invoke();

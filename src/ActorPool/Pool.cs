@@ -73,7 +73,8 @@ public sealed class Pool : IAsyncDisposable, IDisposable
 
         // Thread pools without Akka settings or a logger of their own share one local ActorSystem, as threads share
         // a process: a new one costs little more than its coordinator.
-        var sharesSystem = options.ActorSystem is null && thread && options.LoggerFactory is null && !UserSets("akka");
+        var cluster = _settings.Cluster;
+        var sharesSystem = cluster is null && options.ActorSystem is null && thread && options.LoggerFactory is null && !UserSets("akka");
         _ownsSystem = options.ActorSystem is null && !sharesSystem;
         ILoggerFactory loggerFactory;
         if (sharesSystem)
@@ -86,9 +87,15 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             loggerFactory = options.LoggerFactory ?? _ownedLoggerFactory!;
             if (options.ActorSystem is { } given)
             {
-                CheckGivenSystem(given, _settings.StartMethod);
+                CheckGivenSystem(given, _settings.StartMethod, cluster);
                 Hosting.PoolSerialization.Register(given);
                 _system = given;
+            }
+            else if (cluster is not null)
+            {
+                config = Hosting.ClusterMember.Configure(userConfig, cluster.CoordinatorRole, cluster.CoordinatorRole);
+                _system = PoolActorSystem.Create(cluster.SystemName, config, loggerFactory);
+                Hosting.ClusterMember.JoinSeeds(_system);
             }
             else
             {
@@ -100,9 +107,11 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         _system.WhenTerminated.ContinueWith(static (_, cts) => ((CancellationTokenSource)cts!).Cancel(), _stopped, TaskScheduler.Default);
 
         var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
-        _spillFolder = Spill.CreateFolder();
+        // Node workers may be on other machines: a cluster pool sends everything inline, through Akka.Remote.
+        _spillFolder = cluster is null ? Spill.CreateFolder() : null;
         var address = ((ExtendedActorSystem)_system).Provider.DefaultAddress;
-        var coordinatorName = _ownsSystem ? Coordinator.Name : $"{Coordinator.Name}-{Interlocked.Increment(ref _sharedPools)}";
+        // Nodes find a cluster pool's coordinator by its well-known name.
+        var coordinatorName = _ownsSystem || cluster is not null ? Coordinator.Name : $"{Coordinator.Name}-{Interlocked.Increment(ref _sharedPools)}";
         var coordinatorPath = $"{address}/user/{coordinatorName}";
         CoordinatorPath = coordinatorPath;
         _launcher = thread
@@ -110,7 +119,17 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             : new ProcessLauncher(coordinatorPath, secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize, _spillFolder, _settings.DataLink,
                 _settings.StartMethod == "forkserver" ? ForkServer.For(_settings.Preload, _settings.Processes, _settings.MaxFrameSize) : null,
                 loggerFactory.CreateLogger("ActorPool.Launcher"));
-        _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), coordinatorName);
+        try
+        {
+            _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), coordinatorName);
+        }
+        catch (InvalidActorNameException) when (cluster is not null)
+        {
+            _launcher.Dispose();
+            throw new ArgumentException(
+                $"ActorSystem '{_system.Name}' already runs a cluster pool. Worker nodes find a pool's coordinator by its name " +
+                $"('{Coordinator.Name}'), so an ActorSystem hosts one cluster pool: reuse it, or dispose it first.", nameof(PoolOptions.ActorSystem));
+        }
         _dataLinks = _spillFolder is null || !_settings.DataLink || thread ? null : DataLinkListener.Start(_spillFolder, secret, _coordinator);
         _ = Task.Run(() =>
         {
@@ -118,10 +137,22 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         });
     }
 
-    private static void CheckGivenSystem(ActorSystem given, string startMethod)
+    private static void CheckGivenSystem(ActorSystem given, string startMethod, ClusterSettings? cluster)
     {
         if (given.WhenTerminated.IsCompleted)
             throw new ArgumentException("PoolOptions.ActorSystem has been terminated.", nameof(PoolOptions.ActorSystem));
+        if (cluster is not null)
+        {
+            if (((ExtendedActorSystem)given).Provider is not Akka.Cluster.ClusterActorRefProvider)
+                throw new ArgumentException(
+                    $"actorpool.cluster.enabled is on, but PoolOptions.ActorSystem '{given.Name}' is not a cluster member: " +
+                    "configure akka.actor.provider = cluster (and its seed nodes), or turn actorpool.cluster.enabled off.", nameof(PoolOptions.ActorSystem));
+            if (!Akka.Cluster.Cluster.Get(given).SelfRoles.Contains(cluster.CoordinatorRole))
+                throw new ArgumentException(
+                    $"PoolOptions.ActorSystem '{given.Name}' lacks the role '{cluster.CoordinatorRole}' that worker nodes look for: " +
+                    "add it to akka.cluster.roles (or set actorpool.cluster.coordinator-role to one of its roles).", nameof(PoolOptions.ActorSystem));
+            return;
+        }
         if (startMethod != "thread" && ((ExtendedActorSystem)given).Provider is not Akka.Remote.IRemoteActorRefProvider)
             throw new ArgumentException(
                 $"PoolOptions.ActorSystem '{given.Name}' has no remoting (akka.actor.provider is local), so {startMethod} workers " +
@@ -141,7 +172,10 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     private static int _sharedPools;
     private readonly bool _ownsSystem;
 
-    /// <summary>Number of worker processes the pool keeps running.</summary>
+    /// <summary>
+    /// Number of workers the pool keeps running: its worker processes; in a cluster pool, its local workers plus
+    /// <c>actorpool.cluster.min-workers</c> (node workers may be more).
+    /// </summary>
     public int Processes => _settings.Processes;
 
     /// <summary>The coordinator's view of the pool right now (tests look inside).</summary>
@@ -448,7 +482,13 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     private async Task StopSystemAsync()
     {
         _launcher.Dispose();
-        if (_ownsSystem)
+        if (_ownsSystem && _settings.Cluster is not null)
+        {
+            // Leave the cluster first, so nodes see the coordinator go rather than wait to find it unreachable.
+            await Akka.Actor.CoordinatedShutdown.Get(_system).Run(Akka.Actor.CoordinatedShutdown.ClusterLeavingReason.Instance).ConfigureAwait(false);
+            await _system.WhenTerminated.ConfigureAwait(false);
+        }
+        else if (_ownsSystem)
         {
             await _system.Terminate().ConfigureAwait(false);
         }

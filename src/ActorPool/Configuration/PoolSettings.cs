@@ -7,7 +7,17 @@ internal sealed record PoolSettings
 {
     public static readonly string[] StartMethods = ["spawn", "forkserver", "thread"];
 
+    /// <summary>
+    /// Workers the pool expects: its spawned workers, plus <see cref="ClusterSettings.MinWorkers"/> node workers in a
+    /// cluster pool (at least 1). Sizes chunks and paired batches, and is what <c>WaitForWorkersAsync</c> waits for.
+    /// </summary>
     public required int Processes { get; init; }
+
+    /// <summary>Worker processes the pool starts itself (with its start method): <see cref="Processes"/> unless clustered.</summary>
+    public required int LocalWorkers { get; init; }
+
+    /// <summary>The cluster pool's settings (<c>actorpool.cluster</c>); null when it is off.</summary>
+    public ClusterSettings? Cluster { get; init; }
     public required string StartMethod { get; init; }
     public required int MaxTaskRetries { get; init; }
     public required int MaxTasksPerChild { get; init; }
@@ -58,10 +68,25 @@ internal sealed record PoolSettings
     {
         var c = config.GetConfig("actorpool") ?? throw new ArgumentException("The configuration has no 'actorpool' section.");
 
-        var processes = options.Processes ?? Read(() => c.GetInt("processes"), "actorpool.processes");
-        if (options.Processes is null && processes == 0)
-            processes = Environment.ProcessorCount;
-        Require(processes >= 1, options.Processes is null ? "actorpool.processes" : "Processes", processes, "must be at least 1 (0 in HOCON means one per CPU)");
+        var cluster = ClusterSettings.Create(c);
+        int processes, local;
+        if (cluster is null)
+        {
+            processes = options.Processes ?? Read(() => c.GetInt("processes"), "actorpool.processes");
+            if (options.Processes is null && processes == 0)
+                processes = Environment.ProcessorCount;
+            Require(processes >= 1, options.Processes is null ? "actorpool.processes" : "Processes", processes, "must be at least 1 (0 in HOCON means one per CPU)");
+            local = processes;
+        }
+        else
+        {
+            // A cluster pool's own processes are actorpool.cluster.local-workers (Processes, when given, sets them).
+            local = options.Processes ?? cluster.LocalWorkers;
+            Require(local >= 0, options.Processes is null ? "actorpool.cluster.local-workers" : "Processes", local, "must be 0 (node workers only) or positive in a cluster pool");
+            processes = local + cluster.MinWorkers;
+            Require(processes >= 1, "actorpool.cluster.min-workers", cluster.MinWorkers,
+                "must be at least 1 when the pool starts no local workers (actorpool.cluster.local-workers = 0): the pool needs a worker to wait for");
+        }
 
         var startMethod = options.StartMethod ?? Read(() => c.GetString("start-method"), "actorpool.start-method");
         ValidateStartMethod(startMethod);
@@ -110,6 +135,8 @@ internal sealed record PoolSettings
         {
             MaxFrameSize = (int)frame,
             Processes = processes,
+            LocalWorkers = local,
+            Cluster = cluster,
             StartMethod = startMethod,
             MaxTaskRetries = retries,
             MaxTasksPerChild = maxTasks,
@@ -142,7 +169,7 @@ internal sealed record PoolSettings
                 $"Unknown start method '{name}'. Valid start methods: {string.Join(", ", StartMethods)}.", nameof(PoolOptions.StartMethod));
     }
 
-    private static T Read<T>(Func<T> read, string key)
+    internal static T Read<T>(Func<T> read, string key)
     {
         try
         {
@@ -154,7 +181,7 @@ internal sealed record PoolSettings
         }
     }
 
-    private static void Require(bool ok, string name, object value, string rule)
+    internal static void Require(bool ok, string name, object value, string rule)
     {
         if (!ok)
             throw new ArgumentOutOfRangeException(name, value, $"{name} = {value} is invalid: it {rule}.");

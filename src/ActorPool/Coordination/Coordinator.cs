@@ -80,7 +80,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<Terminated>(m =>
         {
             if (_byRef.TryGetValue(m.ActorRef, out var w))
-                OnWorkerGone(w.Id, null, "");
+                OnWorkerGone(w.Id, null, w.Node is null ? "" : "its worker actor stopped, or its node is gone");
         });
 
         Receive<WaitForWorkers>(_ => { _readyWaiters.Add(Sender); ReplyWaiters(); });
@@ -93,6 +93,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         });
         Receive<IdleCheck>(_ => ReplyWaiters());
         Receive<StopWorkers>(_ => OnStopWorkers());
+        Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(OnMemberEvent);
+        Receive<Akka.Cluster.ClusterEvent.CurrentClusterState>(_ => { });
         Receive<TerminateWorkers>(_ => OnTerminate());
     }
 
@@ -101,12 +103,17 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        for (var i = 0; i < _settings.Processes; i++)
+        for (var i = 0; i < _settings.LocalWorkers; i++)
             LaunchWorker();
+        if (_settings.Cluster is not null)
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+                typeof(Akka.Cluster.ClusterEvent.IMemberEvent));
     }
 
     protected override void PostStop()
     {
+        if (_settings.Cluster is not null)
+            Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         // The ActorSystem is going away: no worker may outlive it, and no call may wait on it.
         foreach (var w in _workers.Values)
             _launcher.Kill(w.Id);
@@ -316,7 +323,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
         if (_stopping || _brokenReason is not null)
         {
-            m.Link.TrySend(new WorkerRejected(_stopping ? "the pool is shutting down" : _brokenReason!));
+            m.Link.TrySend(new WorkerRejected(_stopping ? "the pool is shutting down" : _brokenReason!, Retry: true));
             m.Link.Dispose();
             return;
         }
@@ -409,21 +416,34 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void OnRegister(RegisterWorker m)
     {
-        if (!string.Equals(m.Secret, _secret, StringComparison.Ordinal))
+        var fromNode = _settings.Cluster is { } cluster && string.Equals(m.Secret, cluster.Secret, StringComparison.Ordinal)
+            && !_workers.ContainsKey(m.WorkerId);
+        if (!fromNode && !string.Equals(m.Secret, _secret, StringComparison.Ordinal))
         {
-            _log.Warning("Refused a worker registration from {0} (pid {1}): it does not hold this pool's secret.", Sender.Path.Address, m.Pid);
+            var expected = _settings.Cluster is null ? "this pool's secret" : "this pool's secret or the cluster's (actorpool.cluster.secret / ACTORPOOL_SECRET)";
+            _log.Warning("Refused a worker registration from {0} (worker '{1}', pid {2}): it does not hold {3}.", Sender.Path.Address, m.WorkerId, m.Pid, expected);
             Sender.Tell(new WorkerRejected("wrong pool secret"));
+            return;
+        }
+        if (fromNode && MemberAt(Sender.Path.Address) is var member && member?.HasRole(_settings.Cluster!.WorkerRole) != true)
+        {
+            if (member is null)
+                return; // not a member yet (or any more): it asks again in a second
+            _log.Warning("Refused worker '{0}' from cluster member {1}: the member lacks the role '{2}' (actorpool.cluster.worker-role).", m.WorkerId, member.Address, _settings.Cluster!.WorkerRole);
+            Sender.Tell(new WorkerRejected($"the member lacks the worker role '{_settings.Cluster.WorkerRole}'"));
             return;
         }
         if (_stopping || _brokenReason is not null)
         {
-            Sender.Tell(new WorkerRejected(_stopping ? "the pool is shutting down" : _brokenReason!));
+            Sender.Tell(new WorkerRejected(_stopping ? "the pool is shutting down" : _brokenReason!, Retry: true));
             return;
         }
         if (!_workers.TryGetValue(m.WorkerId, out var entry))
         {
-            entry = new WorkerEntry(m.WorkerId) { External = true };
+            entry = new WorkerEntry(m.WorkerId) { External = true, Node = fromNode ? Sender.Path.Address : null };
             _workers[m.WorkerId] = entry;
+            if (fromNode)
+                _log.Info("Node worker {0} joined from {1} (pid {2}).", m.WorkerId, Sender.Path.Address, m.Pid);
         }
         if (entry.Ref is not null)
         {
@@ -436,6 +456,37 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         _byRef[m.Worker] = entry;
         Context.Watch(m.Worker);
         m.Worker.Tell(new WorkerAccepted(_initializer));
+    }
+
+    // ------------------------------------------------------------------ cluster members
+
+    private Akka.Cluster.Member? MemberAt(Address address) =>
+        Akka.Cluster.Cluster.Get(Context.System).State.Members.FirstOrDefault(x => x.Address.Equals(address));
+
+    /// <summary>
+    /// A worker node leaving: its workers take no new work, finish what they hold (the node waits for that before it
+    /// goes) and are removed with it. A node removed (left, or downed by the split-brain resolver after it stayed
+    /// unreachable) is worker loss: what its workers held runs again elsewhere. Mere unreachability changes nothing.
+    /// </summary>
+    private void OnMemberEvent(Akka.Cluster.ClusterEvent.IMemberEvent e)
+    {
+        switch (e)
+        {
+            case Akka.Cluster.ClusterEvent.MemberLeft or Akka.Cluster.ClusterEvent.MemberExited:
+                foreach (var w in _workers.Values.Where(x => e.Member.Address.Equals(x.Node) && !x.Draining).ToList())
+                {
+                    w.Draining = true;
+                    _routees.Remove(w);
+                    if (_next > _routees.Count) _next = 0;
+                    _log.Info("Node worker {0} drains: its node {1} is leaving.", w.Describe(), e.Member.Address);
+                }
+                Dispatch();
+                break;
+            case Akka.Cluster.ClusterEvent.MemberRemoved removed:
+                foreach (var w in _workers.Values.Where(x => e.Member.Address.Equals(x.Node)).ToList())
+                    OnWorkerGone(w.Id, null, removed.PreviousStatus == Akka.Cluster.MemberStatus.Down ? "its node was downed" : "its node left the cluster");
+                break;
+        }
     }
 
     /// <summary>
@@ -458,7 +509,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     private void OnWarmedUp(WorkerEntry w)
     {
         Deliver(w, new ForgetCall(WarmUpChunk.CallId));
-        if (w.Retiring || _stopping)
+        if (w.Retiring || w.Draining || _stopping)
         {
             w.Ready = true;
             RetireIfDone(w);
@@ -525,7 +576,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
         w.Running.Clear();
 
-        var expected = w.Retiring || _stopping;
+        var expected = w.Retiring || w.Draining || _stopping;
         if (!w.Ready && !expected)
         {
             // Never became ready: a start failure. Several in a row mean the pool cannot work at all.
@@ -545,7 +596,10 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         {
             var what = requeued + failed == 0 ? "it held no task" :
                 $"{requeued} task chunk(s) re-queued{(failed > 0 ? $", {failed} failed after {_settings.MaxTaskRetries + 1} attempt(s)" : "")}";
-            _log.Warning("Worker {0} {1}; {2}; starting a replacement.", w.Describe(), WorkerLostException.ExitText(exitCode), what);
+            if (w.Node is not null)
+                _log.Warning("Node worker {0} is gone ({1}); {2}.", w.Describe(), errorTail, what);
+            else
+                _log.Warning("Worker {0} {1}; {2}; {3}.", w.Describe(), WorkerLostException.ExitText(exitCode), what, w.External ? "it was not started by this pool" : "starting a replacement");
         }
 
         if (!_stopping && _brokenReason is null && !w.External)
@@ -655,6 +709,12 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         public bool Retiring { get; set; }
         public bool TimedOut { get; set; }
         public bool External { get; init; }
+
+        /// <summary>A worker node's worker: the cluster member it runs on.</summary>
+        public Address? Node { get; init; }
+
+        /// <summary>Its node is leaving: it takes no new work.</summary>
+        public bool Draining { get; set; }
         public HashSet<ChunkId> Running { get; } = new();
         public int TasksAssigned { get; set; }
         public int TasksDone { get; set; }

@@ -48,8 +48,11 @@ internal sealed record ChunksDone(ChunkDone[] Results) : IPoolMessage;
 /// </summary>
 internal sealed record WorkerAccepted(byte[] Initializer) : IPoolMessage;
 
-/// <summary>Registration refused; the worker logs the reason and exits.</summary>
-internal sealed record WorkerRejected(string Reason) : IPoolMessage;
+/// <summary>
+/// Registration refused; the worker logs the reason and exits. <see cref="Retry"/>: the refusal is about the pool's
+/// state (shutting down, broken), not about the worker, so a worker node may offer its workers again later.
+/// </summary>
+internal sealed record WorkerRejected(string Reason, bool Retry = false) : IPoolMessage;
 
 /// <summary>
 /// Run one chunk. <see cref="Function"/> is the serialized <see cref="Execution.TaskFunction"/> of the call, sent with

@@ -135,7 +135,7 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
                 break;
             case DataLinkHello m: w.Write((byte)Kind.Hello); w.Write(m.WorkerId); w.Write(m.Secret); break;
             case WorkerAccepted m: w.Write((byte)Kind.Accepted); WriteBytes(w, m.Initializer); break;
-            case WorkerRejected m: w.Write((byte)Kind.Rejected); w.Write(m.Reason); break;
+            case WorkerRejected m: w.Write((byte)Kind.Rejected); w.Write(m.Reason); w.Write(m.Retry); break;
             default: throw new ArgumentException($"The data link does not carry {message.GetType()}.", nameof(message));
         }
     }
@@ -155,7 +155,7 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
             case Kind.WorkerInitFailed: return new WorkerInitFailed(r.ReadString(), new TaskError(r.ReadString(), r.ReadString(), r.ReadString()));
             case Kind.Hello: return new DataLinkHello(r.ReadString(), r.ReadString());
             case Kind.Accepted: return new WorkerAccepted(ReadBytes(r));
-            case Kind.Rejected: return new WorkerRejected(r.ReadString());
+            case Kind.Rejected: return new WorkerRejected(r.ReadString(), r.ReadBoolean());
             case var k: throw new InvalidDataException($"Unknown data link message kind {(byte)k}: the two ends run different ActorPool versions.");
         }
     }

@@ -54,6 +54,11 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
         });
         Receive<WorkerRejected>(m =>
         {
+            if (m.Retry)
+            {
+                Leave(WorkerProgram.ExitRetryLater); // the pool is shutting down or broken: nothing to say about this worker
+                return;
+            }
             Console.Error.WriteLine($"ActorPool worker {_handshake.WorkerId}: the pool refused it: {m.Reason}");
             Leave(WorkerProgram.ExitRejected);
         });
@@ -86,14 +91,16 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
     }
 
     private readonly IActorRef _self;
+    private readonly string _host = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.Host ?? "127.0.0.1";
     private readonly bool _inProcess;
     private readonly Action? _stopped;
 
-    /// <summary>Ends this worker: its process, or (thread start method) just this actor. Thread-safe.</summary>
+    /// <summary>Ends this worker: its process, or (thread start method, worker node) just this actor. Thread-safe.</summary>
     private void Leave(int code)
     {
         if (_inProcess)
         {
+            _exit.Set(code);
             _self.Tell(PoisonPill.Instance);
             return;
         }
@@ -105,7 +112,7 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
     {
         var self = Self;
         Context.ActorSelection(_handshake.Coordinator).Tell(
-            new RegisterWorker(_handshake.WorkerId, Environment.ProcessId, "127.0.0.1", _handshake.Secret, self), self);
+            new RegisterWorker(_handshake.WorkerId, Environment.ProcessId, _host, _handshake.Secret, self), self);
     }
 
     // Called on the task thread: only thread-safe members here.

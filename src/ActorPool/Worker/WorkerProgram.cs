@@ -53,8 +53,11 @@ internal static class WorkerProgram
     /// <summary>What a spare prints (to its pool, never shown) once it has pre-loaded.</summary>
     public const string SpareReadyLine = "\u0001actorpool-spare-ready";
 
-    /// <summary>Exit codes of a worker process.</summary>
-    public const int ExitOk = 0, ExitUsage = 2, ExitHandshake = 3, ExitRejected = 4;
+    /// <summary>
+    /// Exit codes of a worker process. <see cref="ExitRetryLater"/>: the pool would not take it for now (shutting down,
+    /// broken); <see cref="ExitRejected"/>: it never will (wrong secret, wrong role).
+    /// </summary>
+    public const int ExitOk = 0, ExitUsage = 2, ExitHandshake = 3, ExitRejected = 4, ExitRetryLater = 5;
 
     /// <summary>Runs a spawned worker: <c>--actorpool-worker ID</c>, settings on standard input.</summary>
     public static int Main(string[] args)

@@ -1,0 +1,178 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Loader;
+using ActorPool.Configuration;
+using ActorPool.Hosting;
+using ActorPool.Logging;
+using ActorPool.Worker;
+using Akka.Actor;
+using Akka.Configuration;
+
+namespace ActorPool.Node;
+
+/// <summary>The node's command line, as parsed.</summary>
+internal sealed record NodeOptions(FileInfo? Config, string[] SeedNodes, string? Hostname, int? Port, int? Workers, string? Role, FileInfo[] Assemblies);
+
+/// <summary>Runs a standalone worker node: validates its settings, loads the user's code, joins the cluster, serves.</summary>
+internal static class NodeProgram
+{
+    /// <summary>Exit codes: 0 left the cluster; 1 could not start; 2 bad options or configuration; 4 refused by the coordinator.</summary>
+    public const int ExitOk = 0, ExitStartFailed = 1, ExitUsage = 2;
+
+    public static int Run(NodeOptions options)
+    {
+        Config config;
+        string systemName;
+        NodeSettings settings;
+        try
+        {
+            (config, systemName, settings) = Configure(options);
+            LoadAssemblies(options.Assemblies);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"actorpool-node: {e.Message}");
+            Console.Error.WriteLine("Run with --help for usage.");
+            return ExitUsage;
+        }
+
+        ActorSystem system;
+        try
+        {
+            system = PoolActorSystem.Create(systemName, config, ConsoleLogging.CreateDefault());
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"actorpool-node: cannot start the node's ActorSystem: {e.GetBaseException().Message}");
+            return ExitStartFailed;
+        }
+
+        var exit = new WorkerNode.ExitCode();
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        Console.Out.WriteLine($"ActorPool node {cluster.SelfAddress}: joining {string.Join(", ", cluster.Settings.SeedNodes)} " +
+                              $"with role {string.Join(", ", cluster.SelfRoles)} and {settings.Workers} worker(s).");
+        system.ActorOf(NodeHost.Props(settings, exit), "actorpool-node");
+
+        // SIGTERM (a service manager) and Ctrl-C: leave the cluster; the coordinator runs elsewhere what is handed back.
+        void Leave(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            Console.Out.WriteLine($"ActorPool node {cluster.SelfAddress}: {context.Signal} received; leaving the cluster.");
+            CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        }
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Leave);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Leave);
+
+        system.WhenTerminated.Wait();
+        Console.Out.WriteLine($"ActorPool node {cluster.SelfAddress}: stopped.");
+        return exit.Value;
+    }
+
+    /// <summary>The node's ActorSystem configuration and settings; <see cref="ArgumentException"/> names what is wrong.</summary>
+    internal static (Config Config, string SystemName, NodeSettings Settings) Configure(NodeOptions options)
+    {
+        var file = Config.Empty;
+        if (options.Config is { } path)
+        {
+            string text;
+            try
+            {
+                text = File.ReadAllText(path.FullName);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ArgumentException($"--config: cannot read '{path.FullName}': {e.Message}");
+            }
+            try
+            {
+                file = ConfigurationFactory.ParseString(text);
+            }
+            catch (Exception e)
+            {
+                throw new ArgumentException($"--config: '{path.FullName}' is not valid HOCON: {e.Message}");
+            }
+        }
+        var merged = file.WithFallback(PoolSettings.Reference);
+        var actorpool = merged.GetConfig("actorpool");
+        var (systemName, coordinatorRole, workerRole, secret) = ClusterSettings.ReadShared(actorpool);
+
+        var workers = options.Workers ?? PoolSettings.Read(() => actorpool.GetInt("node.workers"), "actorpool.node.workers");
+        PoolSettings.Require(workers >= 0, options.Workers is null ? "actorpool.node.workers" : "--workers", workers, "must be 0 (one per CPU) or positive");
+        if (workers == 0)
+            workers = Environment.ProcessorCount;
+        var port = options.Port ?? PoolSettings.Read(() => actorpool.GetInt("node.port"), "actorpool.node.port");
+        PoolSettings.Require(port is >= 0 and <= 65535, options.Port is null ? "actorpool.node.port" : "--port", port, "must be between 0 and 65535");
+        var role = options.Role ?? workerRole;
+        PoolSettings.Require(role.Length > 0 && role.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'), "--role", $"\"{role}\"",
+            "must be a non-empty name of ASCII letters, digits, '-' and '_'");
+        if (options.Hostname is { } host && (host.Length == 0 || host.Any(char.IsWhiteSpace)))
+            throw new ArgumentException($"--hostname \"{host}\" is not a host name or IP address.");
+
+        var seeds = options.SeedNodes.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        var fromFile = seeds.Count == 0;
+        if (fromFile)
+            seeds = PoolSettings.Read(() => merged.GetStringList("akka.cluster.seed-nodes")?.ToList() ?? [], "akka.cluster.seed-nodes");
+        if (seeds.Count == 0)
+            throw new ArgumentException(
+                "No seed nodes: give --seed-nodes akka.tcp://actorpool@HOST:PORT (the coordinator's address), or akka.cluster.seed-nodes in the --config file.");
+        foreach (var seed in seeds)
+        {
+            var name = fromFile ? "akka.cluster.seed-nodes" : "--seed-nodes";
+            Address address;
+            try
+            {
+                address = Address.Parse(seed);
+            }
+            catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException)
+            {
+                throw new ArgumentException($"{name}: '{seed}' is not a member address; the form is akka.tcp://{systemName}@HOST:PORT.");
+            }
+            if (address.Host is null || address.Port is null or 0)
+                throw new ArgumentException($"{name}: '{seed}' lacks a host or port; the form is akka.tcp://{systemName}@HOST:PORT.");
+            if (address.System != systemName)
+                throw new ArgumentException(
+                    $"{name}: '{seed}' names the ActorSystem '{address.System}', but members of this cluster are named '{systemName}' " +
+                    "(actorpool.cluster.system-name): use the same name on the coordinator and every node.");
+        }
+
+        var overrides = ConfigurationFactory.ParseString(
+            $"akka.remote.dot-netty.tcp.port = {port}\n" +
+            (options.Hostname is { } h ? $"akka.remote.dot-netty.tcp.hostname = \"{h}\"\n" : "") +
+            $"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(s => $"\"{s}\""))}]\n" +
+            (options.Role is not null ? "akka.cluster.roles = []\n" : ""));
+        var config = ClusterMember.Configure(overrides.WithFallback(file), role, coordinatorRole);
+        var frame = PoolSettings.Read(() => config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 128000, "akka.remote.dot-netty.tcp.maximum-frame-size");
+        return (config, systemName, new NodeSettings(workers, secret, coordinatorRole, (int)Math.Min(frame, int.MaxValue)));
+    }
+
+    /// <summary>Loads the user's assemblies, and resolves what they reference from their folders.</summary>
+    private static void LoadAssemblies(FileInfo[] assemblies)
+    {
+        var folders = new List<string>();
+        foreach (var file in assemblies)
+        {
+            if (!file.Exists)
+                throw new ArgumentException($"--assembly: '{file.FullName}' does not exist.");
+            try
+            {
+                AssemblyLoadContext.Default.LoadFromAssemblyPath(file.FullName);
+            }
+            catch (Exception e) when (e is BadImageFormatException or FileLoadException)
+            {
+                throw new ArgumentException($"--assembly: '{file.FullName}' cannot be loaded as a .NET assembly: {e.Message}");
+            }
+            folders.Add(file.DirectoryName!);
+        }
+        if (folders.Count == 0)
+            return;
+        AssemblyLoadContext.Default.Resolving += (context, name) =>
+        {
+            foreach (var folder in folders)
+            {
+                var candidate = Path.Combine(folder, name.Name + ".dll");
+                if (File.Exists(candidate))
+                    return context.LoadFromAssemblyPath(candidate);
+            }
+            return null;
+        };
+    }
+}
