@@ -50,14 +50,18 @@ internal static class NodeProgram
         var cluster = Akka.Cluster.Cluster.Get(system);
         Console.Out.WriteLine($"ActorPool node {cluster.SelfAddress}: joining {string.Join(", ", cluster.Settings.SeedNodes)} " +
                               $"with role {string.Join(", ", cluster.SelfRoles)} and {settings.Workers} worker(s).");
-        system.ActorOf(NodeHost.Props(settings, exit), "actorpool-node");
+        var host = system.ActorOf(NodeHost.Props(settings, exit), "actorpool-node");
+        var signals = 0;
 
         // SIGTERM (a service manager) and Ctrl-C: leave the cluster; the coordinator runs elsewhere what is handed back.
         void Leave(PosixSignalContext context)
         {
             context.Cancel = true;
-            Console.Out.WriteLine($"ActorPool node {cluster.SelfAddress}: {context.Signal} received; leaving the cluster.");
-            CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+            Console.Out.WriteLine($"ActorPool node {cluster.SelfAddress}: {context.Signal} received.");
+            if (Interlocked.Increment(ref signals) == 1)
+                host.Tell(DrainNode.Instance);
+            else
+                CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance); // a second signal: leave now
         }
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Leave);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Leave);
@@ -82,14 +86,7 @@ internal static class NodeProgram
             {
                 throw new ArgumentException($"--config: cannot read '{path.FullName}': {e.Message}");
             }
-            try
-            {
-                file = ConfigurationFactory.ParseString(text);
-            }
-            catch (Exception e)
-            {
-                throw new ArgumentException($"--config: '{path.FullName}' is not valid HOCON: {e.Message}");
-            }
+            file = Hocon.Parse(text, $"--config '{path.FullName}'");
         }
         var merged = file.WithFallback(PoolSettings.Reference);
         var actorpool = merged.GetConfig("actorpool");
@@ -140,8 +137,10 @@ internal static class NodeProgram
             $"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(s => $"\"{s}\""))}]\n" +
             (options.Role is not null ? "akka.cluster.roles = []\n" : ""));
         var config = ClusterMember.Configure(overrides.WithFallback(file), role, coordinatorRole);
+        var drain = PoolSettings.Read(() => actorpool.GetTimeSpan("node.drain-timeout"), "actorpool.node.drain-timeout");
+        PoolSettings.Require(drain >= TimeSpan.Zero && drain <= TimeSpan.FromHours(24), "actorpool.node.drain-timeout", drain, "must be between 0s and 24h");
         var frame = PoolSettings.Read(() => config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 128000, "akka.remote.dot-netty.tcp.maximum-frame-size");
-        return (config, systemName, new NodeSettings(workers, secret, coordinatorRole, (int)Math.Min(frame, int.MaxValue)));
+        return (config, systemName, new NodeSettings(workers, secret, coordinatorRole, (int)Math.Min(frame, int.MaxValue), drain));
     }
 
     /// <summary>Loads the user's assemblies, and resolves what they reference from their folders.</summary>

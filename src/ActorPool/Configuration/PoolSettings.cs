@@ -54,14 +54,7 @@ internal sealed record PoolSettings
     {
         if (string.IsNullOrWhiteSpace(hocon))
             return Config.Empty;
-        try
-        {
-            return ConfigurationFactory.ParseString(hocon);
-        }
-        catch (Exception e)
-        {
-            throw new ArgumentException($"{origin} is not valid HOCON: {e.Message}", nameof(PoolOptions.Config), e);
-        }
+        return Hocon.Parse(hocon, origin);
     }
 
     public static PoolSettings Create(Config config, PoolOptions options)

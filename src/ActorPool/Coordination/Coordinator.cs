@@ -72,6 +72,12 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
         Receive<RegisterWorker>(OnRegister);
         Receive<WorkerReady>(OnWorkerReady);
+        Receive<WorkerDraining>(m =>
+        {
+            if (_byRef.TryGetValue(Sender, out var w))
+                Drain(w, "its node is leaving");
+            Sender.Tell(DrainAck.Instance);
+        });
         Receive<WorkerInitFailed>(OnWorkerInitFailed);
         Receive<WorkerLaunched>(OnWorkerLaunched);
         Receive<WorkerLaunchFailed>(m => OnWorkerGone(m.WorkerId, null, m.Reason));
@@ -468,18 +474,23 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     /// goes) and are removed with it. A node removed (left, or downed by the split-brain resolver after it stayed
     /// unreachable) is worker loss: what its workers held runs again elsewhere. Mere unreachability changes nothing.
     /// </summary>
+    private void Drain(WorkerEntry w, string why)
+    {
+        if (w.Draining)
+            return;
+        w.Draining = true;
+        _routees.Remove(w);
+        if (_next > _routees.Count) _next = 0;
+        _log.Info("Worker {0} takes no new work: {1}; {2} chunk(s) still running there.", w.Describe(), why, w.Running.Count);
+    }
+
     private void OnMemberEvent(Akka.Cluster.ClusterEvent.IMemberEvent e)
     {
         switch (e)
         {
             case Akka.Cluster.ClusterEvent.MemberLeft or Akka.Cluster.ClusterEvent.MemberExited:
-                foreach (var w in _workers.Values.Where(x => e.Member.Address.Equals(x.Node) && !x.Draining).ToList())
-                {
-                    w.Draining = true;
-                    _routees.Remove(w);
-                    if (_next > _routees.Count) _next = 0;
-                    _log.Info("Node worker {0} drains: its node {1} is leaving.", w.Describe(), e.Member.Address);
-                }
+                foreach (var w in _workers.Values.Where(x => e.Member.Address.Equals(x.Node)).ToList())
+                    Drain(w, $"its node {e.Member.Address} is leaving the cluster");
                 Dispatch();
                 break;
             case Akka.Cluster.ClusterEvent.MemberRemoved removed:

@@ -48,7 +48,7 @@ internal sealed partial class ExpectedEventsAsDebug(ILoggerFactory inner) : ILog
         // The factory belongs to the caller.
     }
 
-    [GeneratedRegex(@"Association with remote system .* has failed|EndpointDisassociatedException|Disassociated|Remoting shut down|Shutting down remote daemon|Remote daemon shut down|Connection refused|address is now gated|Association to \[.*\] .* failed|ShutDownAssociation|InvalidAssociation|Half-close failed|Transport endpoint is not connected",
+    [GeneratedRegex(@"Association with remote system .* has failed|EndpointDisassociatedException|Disassociated|Remoting shut down|Shutting down remote daemon|Remote daemon shut down|Connection refused|address is now gated|Association to \[.*\] .* failed|ShutDownAssociation|InvalidAssociation|Half-close failed|Transport endpoint is not connected|Unable to REMOVE channel",
         RegexOptions.CultureInvariant)]
     internal static partial Regex Noise();
 

@@ -40,7 +40,17 @@ internal sealed record ChunkDone(ChunkId Chunk, int Attempt, Blob Results, int C
 /// </summary>
 internal sealed record ChunksDone(ChunkDone[] Results) : IPoolMessage;
 
+/// <summary>A worker node is leaving: send this worker no new work. Reply: <see cref="DrainAck"/>.</summary>
+internal sealed record WorkerDraining(string WorkerId) : IPoolMessage;
+
 // ---------------------------------------------------------------- coordinator -> worker node
+
+/// <summary>No work follows this message to the draining worker (messages between two actors keep their order).</summary>
+internal sealed class DrainAck : IPoolMessage
+{
+    public static DrainAck Instance { get; } = new();
+    private DrainAck() { }
+}
 
 /// <summary>
 /// Registration accepted. <see cref="Initializer"/> is a serialized <see cref="Execution.PoolInitializer"/> or empty.

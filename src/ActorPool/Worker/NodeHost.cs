@@ -6,7 +6,16 @@ using static Akka.Cluster.ClusterEvent;
 namespace ActorPool.Worker;
 
 /// <summary>What a standalone worker node runs: how many worker actors, with which secret, for which coordinators.</summary>
-internal sealed record NodeSettings(int Workers, string Secret, string CoordinatorRole, int MaxFrameSize);
+internal sealed record NodeSettings(int Workers, string Secret, string CoordinatorRole, int MaxFrameSize, TimeSpan DrainTimeout);
+
+/// <summary>
+/// Stop taking work, wait (at most the drain timeout) until the node's workers run nothing, then leave the cluster.
+/// </summary>
+internal sealed class DrainNode
+{
+    public static DrainNode Instance { get; } = new();
+    private DrainNode() { }
+}
 
 /// <summary>
 /// The root actor of a standalone worker node. For every cluster member with the coordinator role that is up, it
@@ -87,6 +96,24 @@ internal sealed class NodeHost : ReceiveActor, IWithTimers
                 : TimeSpan.Zero;
             _backoff[w.Coordinator] = backoff;
             Timers.StartSingleTimer((w.Coordinator, w.Slot), new Restart(w.Coordinator, w.Slot), backoff + TimeSpan.FromMilliseconds(100));
+        });
+        Receive<DrainNode>(_ =>
+        {
+            if (_leaving)
+                return;
+            _leaving = true;
+            var workers = _workers.Keys.ToList();
+            var timeout = _settings.DrainTimeout;
+            Console.Out.WriteLine($"ActorPool node {_self}: draining {workers.Count} worker(s) (at most {timeout.TotalSeconds:0.#} s), then leaving the cluster.");
+            var system = Context.System;
+            Task.WhenAll(workers.Select(w => w.Ask<WorkerActor.Drained>(WorkerActor.Drain.Instance, timeout)))
+                .ContinueWith(t =>
+                {
+                    Console.Out.WriteLine(t.IsCompletedSuccessfully
+                        ? $"ActorPool node {_self}: drained; leaving the cluster."
+                        : $"ActorPool node {_self}: still running tasks after {timeout.TotalSeconds:0.#} s (actorpool.node.drain-timeout); leaving: they run again elsewhere.");
+                    CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+                }, TaskScheduler.Default);
         });
         Receive<Restart>(m =>
         {

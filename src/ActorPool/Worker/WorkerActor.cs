@@ -70,11 +70,56 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
         });
         Receive<ForgetCall>(m => _runner?.Enqueue(m));
         Receive<Retire>(_ => _runner?.Enqueue(Retire.Instance));
+        // A worker node leaving: tell the coordinator, and answer once what it sent before its acknowledgement has run.
+        Receive<Drain>(_ =>
+        {
+            _drainWaiters.Add(Sender);
+            if (_coordinator is null)
+                ReplyDrained();
+            else
+                _coordinator.Tell(new WorkerDraining(_handshake.WorkerId));
+        });
+        Receive<DrainAck>(_ => Timers.StartPeriodicTimer("drain", CheckDrained.Instance, TimeSpan.FromMilliseconds(50)));
+        Receive<CheckDrained>(_ =>
+        {
+            if (_runner is null || _runner.IsIdle)
+                ReplyDrained();
+        });
         Receive<Terminated>(_ =>
         {
             // The coordinator is gone: nobody will read our results.
             Leave(WorkerProgram.ExitOk);
         });
+    }
+
+    /// <summary>Asks a worker to stop taking work; it replies <see cref="Drained"/> when it runs nothing.</summary>
+    public sealed class Drain
+    {
+        public static Drain Instance { get; } = new();
+        private Drain() { }
+    }
+
+    /// <summary>The reply to <see cref="Drain"/>.</summary>
+    public sealed class Drained
+    {
+        public static Drained Instance { get; } = new();
+        private Drained() { }
+    }
+
+    private sealed class CheckDrained
+    {
+        public static CheckDrained Instance { get; } = new();
+        private CheckDrained() { }
+    }
+
+    private readonly List<IActorRef> _drainWaiters = new();
+
+    private void ReplyDrained()
+    {
+        Timers.Cancel("drain");
+        foreach (var waiter in _drainWaiters)
+            waiter.Tell(Drained.Instance);
+        _drainWaiters.Clear();
     }
 
     protected override void PreStart()
@@ -224,6 +269,9 @@ internal sealed class TaskRunner
     }
 
     public void Stop() => _inbox.CompleteAdding();
+
+    /// <summary>Runs nothing and holds nothing to run.</summary>
+    public bool IsIdle => Volatile.Read(ref _busySince) == 0 && _inbox.Count == 0;
 
     /// <summary>To the coordinator: over the data link when there is one, else through Akka.Remote.</summary>
     private void Send(object message)

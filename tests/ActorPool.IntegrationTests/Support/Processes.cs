@@ -76,7 +76,14 @@ internal sealed class StartedProgram : IDisposable
     private readonly StringBuilder _stderr = new();
     private readonly HashSet<int> _seenChildren = new();
 
-    public StartedProgram(string dll, params string[] args)
+    public StartedProgram(string dll, params string[] args) : this(dll, null, args)
+    {
+    }
+
+    /// <param name="dll">The program.</param>
+    /// <param name="environment">Variables set for it (besides this process's).</param>
+    /// <param name="args">Its command line.</param>
+    public StartedProgram(string dll, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -84,6 +91,8 @@ internal sealed class StartedProgram : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            psi.Environment[name] = value;
         psi.ArgumentList.Add(dll);
         foreach (var a in args)
             psi.ArgumentList.Add(a);

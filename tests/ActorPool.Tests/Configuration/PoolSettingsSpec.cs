@@ -66,6 +66,29 @@ public class PoolSettingsSpec
         Assert.Contains("PoolOptions.Config is not valid HOCON", e.Message);
     }
 
+    [Theory]
+    [InlineData("actorpool { node { workers = [1, 2 }", "does not close the '[' opened on line 1")] // Akka's parser would loop on it
+    [InlineData("actorpool {\n  processes = 2\n", "the '{' opened on line 1 is not closed")]
+    [InlineData("actorpool.processes = 2 }", "'}' on line 1 closes nothing")]
+    [InlineData("akka.cluster.roles = [\"a\n", "not closed on that line")]
+    public void Unbalanced_hocon_must_be_reported_with_the_line_instead_of_parsed(string hocon, string expected)
+    {
+        var e = Assert.Throws<ArgumentException>(() => PoolSettings.ParseUserConfig(hocon, "PoolOptions.Config"));
+        Assert.Contains("PoolOptions.Config is not valid HOCON", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Brackets_inside_strings_and_comments_must_not_count()
+    {
+        var config = PoolSettings.ParseUserConfig(""""
+            # a comment with { and [
+            actorpool.forkserver.preload = ["a]b", "c{"] // and ]
+            akka.x = """{ [ """
+            """", "PoolOptions.Config");
+        Assert.Equal(["a]b", "c{"], config.GetStringList("actorpool.forkserver.preload"));
+    }
+
     [Fact]
     public void Fork_must_be_refused_with_the_reason_and_the_alternative()
     {

@@ -1,0 +1,226 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using ActorPool.IntegrationTests.Support;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace ActorPool.IntegrationTests;
+
+/// <summary>
+/// A cluster pool served by standalone worker nodes started through the node's command line: real processes, a
+/// real Akka.Cluster on 127.0.0.1.
+/// </summary>
+[Collection("processes")]
+public sealed class ClusterSpec : IDisposable
+{
+    private static readonly string NodeDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Node.dll");
+    private static readonly string TestAssembly = typeof(TestFunctions).Assembly.Location;
+
+    private readonly string _secret = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+    private readonly int _port = FreePort();
+    private readonly string _nodeConfig = Path.Combine(Path.GetTempPath(), $"actorpool-node-{Guid.NewGuid():N}.conf");
+    private readonly List<StartedProgram> _nodes = new();
+
+    public ClusterSpec()
+    {
+        // The nodes' file: the same failure detection as the coordinator's (the cluster's leader, which may be any
+        // member, applies its own split-brain settings). No secret in it: the nodes get theirs from the environment.
+        File.WriteAllText(_nodeConfig, Timing + $"\nakka.cluster.seed-nodes = [\"{Seed}\"]\n");
+    }
+
+    private const string Timing = """
+        akka.cluster.failure-detector.acceptable-heartbeat-pause = 2s
+        akka.cluster.split-brain-resolver.stable-after = 3s
+        """;
+
+    private string Seed => $"akka.tcp://actorpool@127.0.0.1:{_port}";
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private Pool StartCoordinator(int minWorkers, ILoggerFactory? logging = null) => new(new PoolOptions
+    {
+        LoggerFactory = logging,
+        Config = Timing + $$"""
+
+            actorpool.cluster { enabled = on, secret = "{{_secret}}", min-workers = {{minWorkers}}, local-workers = 0 }
+            akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{_port}} }
+            akka.cluster.seed-nodes = ["{{Seed}}"]
+            """,
+    });
+
+    /// <summary>A worker node, through its command line; the secret in ACTORPOOL_SECRET.</summary>
+    private StartedProgram StartNode(int workers, string? secret = null)
+    {
+        var node = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = secret ?? _secret },
+            "--config", _nodeConfig, "--workers", workers.ToString(), "--assembly", TestAssembly);
+        _nodes.Add(node);
+        return node;
+    }
+
+    public void Dispose()
+    {
+        foreach (var node in _nodes)
+            node.Dispose();
+        File.Delete(_nodeConfig);
+    }
+
+    [Fact]
+    public async Task Cluster_pool_must_use_every_node_take_one_joining_mid_run_and_lose_nothing_when_one_is_killed()
+    {
+        await using var pool = StartCoordinator(minWorkers: 2);
+        using var terminating = new Terminating(pool);
+        var first = StartNode(workers: 1);
+        var second = StartNode(workers: 1);
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        // 150 tasks of 200 ms on 2-3 workers: long enough for a node to join and another to be killed mid-run.
+        var inputs = Enumerable.Range(0, 150).ToArray();
+        var results = new ConcurrentQueue<(int Item, int Pid)>();
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        var run = Task.Run(async () =>
+        {
+            var i = 0;
+            await foreach (var pid in pool.ImapAsync(static (int x) => TestFunctions.SlowPid(200), inputs, chunkSize: 1, cancellationToken: bound.Token))
+                results.Enqueue((inputs[i++], pid));
+        });
+
+        Assert.True(await Processes.WaitUntil(() => results.Count >= 6, TimeSpan.FromSeconds(60)), $"no progress\n{first.Stderr}\n{second.Stderr}");
+        var third = StartNode(workers: 1);
+        Assert.True(await Processes.WaitUntil(() => results.Any(r => r.Pid == third.Pid), TimeSpan.FromSeconds(60)),
+            $"the third node never received work\n{third.Stdout}\n{third.Stderr}");
+        var atKill = results.Count;
+        Assert.True(atKill < inputs.Length - 20, "the map was nearly done before a node could be killed mid-run: make it longer");
+        Processes.Kill9(first.Pid);
+
+        await run.WaitAsync(TimeSpan.FromSeconds(120));
+        Assert.Equal(inputs, results.Select(r => r.Item).ToArray()); // every result, once, in order
+        var pids = results.Select(r => r.Pid).ToHashSet();
+        Assert.Contains(first.Pid, pids);
+        Assert.Contains(second.Pid, pids);
+        Assert.Contains(third.Pid, pids);
+        // Past what it held when it died, the killed node ran nothing more.
+        Assert.DoesNotContain(first.Pid, results.Skip(atKill + 10).Select(r => r.Pid));
+
+        // The pool goes on with the nodes it has.
+        var squares = await pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 20)).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(Enumerable.Range(0, 20).Select(x => x * x), squares);
+    }
+
+    [Fact]
+    public async Task Node_sent_SIGTERM_must_finish_its_running_task_then_leave_while_the_map_completes()
+    {
+        await using var pool = StartCoordinator(minWorkers: 2);
+        using var terminating = new Terminating(pool);
+        var leaving = StartNode(workers: 1);
+        var staying = StartNode(workers: 1);
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        var map = pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(1500, 8), chunkSize: 1);
+        Assert.True(await Processes.WaitUntil(() => leaving.Stdout.Contains("serving"), TimeSpan.FromSeconds(30)));
+        await Task.Delay(500); // both nodes are running a 1.5 s task
+        using (var term = System.Diagnostics.Process.Start("kill", ["-TERM", leaving.Pid.ToString()]))
+            await term.WaitForExitAsync();
+
+        Assert.Equal(0, await leaving.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("drained; leaving the cluster", leaving.Stdout); // its task finished; none was cut short
+        var pids = await map.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(8, pids.Count);
+        Assert.Contains(leaving.Pid, pids);
+        Assert.Equal(staying.Pid, pids[^1]);
+    }
+
+    [Fact]
+    public async Task Node_with_the_wrong_secret_must_be_refused_and_logged_while_the_pool_keeps_working()
+    {
+        var log = new LogCapture();
+        await using var pool = StartCoordinator(minWorkers: 1, log);
+        using var terminating = new Terminating(pool);
+        var good = StartNode(workers: 1);
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        var intruder = StartNode(workers: 2, secret: "not-the-secret");
+        var exit = await intruder.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(exit == 4, $"exit {exit}\n{intruder.Stdout}\n{intruder.Stderr}");
+        Assert.Contains("refused", intruder.Stderr);
+        Assert.Contains(log.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("Refused a worker registration") && e.Message.Contains("secret"));
+
+        var pids = await pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(20, 10)).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.All(pids, pid => Assert.Equal(good.Pid, pid));
+        Assert.Equal(1, (await pool.StatusAsync()).ReadyWorkers);
+    }
+
+    /// <summary>The README's local cluster, as typed there: two nodes and the demo as coordinator, all with hocon/three-node-local.conf.</summary>
+    [Fact]
+    public async Task Readme_local_cluster_must_run_the_seed_example_on_two_nodes()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "hocon", "three-node-local.conf")))
+            dir = dir.Parent;
+        Assert.NotNull(dir);
+        var file = Path.Combine(dir.FullName, "hocon", "three-node-local.conf");
+        var demoDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Demo.dll");
+        var noSecret = new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = "" }; // the file's
+        var nodes = Enumerable.Range(0, 2).Select(_ =>
+        {
+            var node = new StartedProgram(NodeDll, noSecret, "--config", file, "--assembly", demoDll);
+            _nodes.Add(node);
+            return node;
+        }).ToList();
+        using var demo = new StartedProgram(demoDll, noSecret, "--config", file, "--unit", "0.05");
+        _nodes.Add(demo);
+        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
+        Assert.True(exit == 0, $"exit {exit}\n{demo.Stdout}\n{demo.Stderr}");
+        Assert.Contains("Completed 8 tasks: a b c d e f g h", demo.Stdout);
+
+        // Each node ran some of the seed's items (their output is theirs), and leaves once the coordinator has gone.
+        foreach (var node in nodes)
+        {
+            Assert.Equal(0, await node.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Matches(@"Process [a-h]\tDONE", node.Stdout);
+        }
+        Assert.Equal(8, nodes.Sum(n => System.Text.RegularExpressions.Regex.Matches(n.Stdout, @"Process [a-h]\tDONE").Count));
+    }
+
+    [Theory]
+    [InlineData("--workers -1", "--workers = -1 is invalid")]
+    [InlineData("--seed-nodes not-an-address", "is not a member address")]
+    [InlineData("--seed-nodes akka.tcp://other@127.0.0.1:4053", "names the ActorSystem 'other'")]
+    [InlineData("--port 70000", "--port = 70000 is invalid")]
+    [InlineData("--no-such-option", "--no-such-option")]
+    [InlineData("--config /nonexistent/actorpool.conf", "cannot read")]
+    public async Task Node_must_exit_with_code_2_naming_a_bad_command_line(string args, string expected)
+    {
+        using var node = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = "s" },
+            [.. args.Split(' '), "--seed-nodes", "akka.tcp://actorpool@127.0.0.1:1"]);
+        var exit = await node.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(exit == 2, $"exit {exit}\n{node.Stdout}\n{node.Stderr}");
+        Assert.Contains(expected, node.Stderr);
+    }
+
+    [Fact]
+    public async Task Node_must_exit_with_code_2_on_bad_hocon_or_without_a_secret()
+    {
+        var bad = Path.Combine(Path.GetTempPath(), $"actorpool-bad-{Guid.NewGuid():N}.conf");
+        File.WriteAllText(bad, "actorpool { node { workers = [1, 2 }"); // Akka's own parser would loop on it
+        try
+        {
+            using var badHocon = new StartedProgram(NodeDll, "--config", bad, "--seed-nodes", Seed);
+            Assert.Equal(2, await badHocon.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Contains("is not valid HOCON", badHocon.Stderr);
+        }
+        finally
+        {
+            File.Delete(bad);
+        }
+
+        using var noSecret = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = "" }, "--seed-nodes", Seed);
+        Assert.Equal(2, await noSecret.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("ACTORPOOL_SECRET", noSecret.Stderr);
+    }
+}
