@@ -38,6 +38,23 @@ public sealed class ActorPoolExtension : IExtension
         return pool;
     }
 
+    /// <summary>The pool an Akka.Hosting application runs in this system (ActorPool.Hosting's <c>WithActorPool</c>); null if none.</summary>
+    public Pool? Hosted { get; private set; }
+
+    /// <summary>Creates the system's hosted pool (once).</summary>
+    internal Pool CreateHostedPool(PoolOptions options)
+    {
+        lock (_pools)
+        {
+            if (Hosted is not null)
+                throw new InvalidOperationException($"ActorSystem '{_system.Name}' already runs a hosted pool: call WithActorPool once per ActorSystem.");
+        }
+        var pool = CreatePool(options);
+        lock (_pools)
+            Hosted = pool;
+        return pool;
+    }
+
     /// <summary>A pool of <paramref name="processes"/> workers in this extension's ActorSystem.</summary>
     public Pool CreatePool(int processes) => CreatePool(new PoolOptions { Processes = processes });
 }

@@ -66,7 +66,10 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         bool UserSets(string path) => !userConfig.IsEmpty && userConfig.HasPath(path);
         if (options.StartMethod is null && StartMethods.Explicit is { } programWide && !UserSets("actorpool.start-method"))
             options = options with { StartMethod = programWide };
+        // In an application's ActorSystem, its HOCON may carry actorpool.* keys too (PoolOptions.Config wins).
         var config = userConfig.WithFallback(PoolSettings.Reference);
+        if (options.ActorSystem?.Settings.Config is { } appConfig && appConfig.HasPath("actorpool"))
+            config = userConfig.WithFallback(appConfig.GetValue("actorpool").AtKey("actorpool")).WithFallback(PoolSettings.Reference);
         _settings = PoolSettings.Create(config, options);
         var initializer = PrepareInitializer(options);
         var thread = _settings.StartMethod == "thread";
@@ -186,6 +189,9 @@ public sealed class Pool : IAsyncDisposable, IDisposable
 
     /// <summary>The coordinator's full address, as workers are told it (tests use it to knock without the secret).</summary>
     internal string CoordinatorPath { get; }
+
+    /// <summary>The coordinator actor.</summary>
+    internal IActorRef CoordinatorRef => _coordinator;
 
     /// <summary>Where the pool is in its lifecycle.</summary>
     public PoolState State => _state;
