@@ -38,7 +38,12 @@ internal static class NodeProgram
         ActorSystem system;
         try
         {
-            system = PoolActorSystem.Create(systemName, config, ConsoleLogging.CreateDefault());
+            system = ClusterMember.Start(systemName, config, ConsoleLogging.CreateDefault());
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"actorpool-node: {e.Message}");
+            return ExitUsage;
         }
         catch (Exception e)
         {

@@ -97,7 +97,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             else if (cluster is not null)
             {
                 config = Hosting.ClusterMember.Configure(userConfig, cluster.CoordinatorRole, cluster.CoordinatorRole);
-                _system = PoolActorSystem.Create(cluster.SystemName, config, loggerFactory);
+                _system = Hosting.ClusterMember.Start(cluster.SystemName, config, loggerFactory);
                 Hosting.ClusterMember.JoinSeeds(_system);
             }
             else

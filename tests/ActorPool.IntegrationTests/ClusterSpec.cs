@@ -21,6 +21,29 @@ public sealed class ClusterSpec : IDisposable
     private readonly int _port = FreePort();
     private readonly string _nodeConfig = Path.Combine(Path.GetTempPath(), $"actorpool-node-{Guid.NewGuid():N}.conf");
     private readonly List<StartedProgram> _nodes = new();
+    private readonly List<string> _files = new();
+
+    /// <summary>A new self-signed certificate with its key, as a PKCS#12 file (password "pw"); its HOCON line.</summary>
+    private string Certificate(string name)
+    {
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest($"CN={name}", key,
+            System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var path = Path.Combine(Path.GetTempPath(), $"actorpool-{name}-{Guid.NewGuid():N}.pfx");
+        File.WriteAllBytes(path, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx, "pw"));
+        _files.Add(path);
+        return $"\nactorpool.cluster.tls {{ certificate = \"{path}\", password = \"pw\" }}\n";
+    }
+
+    /// <summary>The nodes' file with <paramref name="extra"/> HOCON.</summary>
+    private string NodeConfig(string extra)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"actorpool-node-{Guid.NewGuid():N}.conf");
+        File.WriteAllText(path, File.ReadAllText(_nodeConfig) + extra);
+        _files.Add(path);
+        return path;
+    }
 
     public ClusterSpec()
     {
@@ -43,10 +66,10 @@ public sealed class ClusterSpec : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private Pool StartCoordinator(int minWorkers, ILoggerFactory? logging = null) => new(new PoolOptions
+    private Pool StartCoordinator(int minWorkers, ILoggerFactory? logging = null, string extra = "") => new(new PoolOptions
     {
         LoggerFactory = logging,
-        Config = Timing + $$"""
+        Config = Timing + extra + $$"""
 
             actorpool.cluster { enabled = on, secret = "{{_secret}}", min-workers = {{minWorkers}}, local-workers = 0 }
             akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{_port}} }
@@ -55,10 +78,10 @@ public sealed class ClusterSpec : IDisposable
     });
 
     /// <summary>A worker node, through its command line; the secret in ACTORPOOL_SECRET.</summary>
-    private StartedProgram StartNode(int workers, string? secret = null)
+    private StartedProgram StartNode(int workers, string? secret = null, string? config = null)
     {
         var node = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = secret ?? _secret },
-            "--config", _nodeConfig, "--workers", workers.ToString(), "--assembly", TestAssembly);
+            "--config", config ?? _nodeConfig, "--workers", workers.ToString(), "--assembly", TestAssembly);
         _nodes.Add(node);
         return node;
     }
@@ -68,6 +91,8 @@ public sealed class ClusterSpec : IDisposable
         foreach (var node in _nodes)
             node.Dispose();
         File.Delete(_nodeConfig);
+        foreach (var file in _files)
+            File.Delete(file);
     }
 
     [Fact]
@@ -133,6 +158,28 @@ public sealed class ClusterSpec : IDisposable
         Assert.Equal(8, pids.Count);
         Assert.Contains(leaving.Pid, pids);
         Assert.Equal(staying.Pid, pids[^1]);
+    }
+
+    [Fact]
+    public async Task Tls_cluster_must_take_a_node_holding_its_certificate_and_keep_out_others()
+    {
+        var shared = Certificate("actorpool-cluster");
+        await using var pool = StartCoordinator(minWorkers: 1, extra: shared);
+        using var terminating = new Terminating(pool);
+        var member = StartNode(workers: 1, config: NodeConfig(shared));
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(member.Pid, await pool.ApplyAsync(() => Environment.ProcessId).WaitAsync(TimeSpan.FromSeconds(60)));
+
+        // The right secret is not enough: a node with another certificate, or with none, never connects.
+        var stranger = StartNode(workers: 1, config: NodeConfig(Certificate("stranger")));
+        var plain = StartNode(workers: 1);
+        await Task.Delay(TimeSpan.FromSeconds(8)); // a node with the certificate is serving within about 2 s
+        Assert.DoesNotContain("serving", stranger.Stdout);
+        Assert.DoesNotContain("serving", plain.Stdout);
+        var status = await pool.StatusAsync();
+        Assert.Equal(1, status.ReadyWorkers);
+        Assert.Equal(1, status.RegisteredWorkers);
+        Assert.Equal(Enumerable.Range(0, 10).Select(x => x * x), await pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 10)).WaitAsync(TimeSpan.FromSeconds(60)));
     }
 
     [Fact]
@@ -204,7 +251,7 @@ public sealed class ClusterSpec : IDisposable
     }
 
     [Fact]
-    public async Task Node_must_exit_with_code_2_on_bad_hocon_or_without_a_secret()
+    public async Task Node_must_exit_with_code_2_on_bad_hocon_an_unusable_certificate_or_no_secret()
     {
         var bad = Path.Combine(Path.GetTempPath(), $"actorpool-bad-{Guid.NewGuid():N}.conf");
         File.WriteAllText(bad, "actorpool { node { workers = [1, 2 }"); // Akka's own parser would loop on it
@@ -218,6 +265,11 @@ public sealed class ClusterSpec : IDisposable
         {
             File.Delete(bad);
         }
+
+        using var noCertificate = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = "s" },
+            "--config", NodeConfig("\nactorpool.cluster.tls.certificate = \"/nonexistent/cluster.pfx\"\n"));
+        Assert.Equal(2, await noCertificate.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("actorpool.cluster.tls.certificate: cannot load '/nonexistent/cluster.pfx'", noCertificate.Stderr);
 
         using var noSecret = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = "" }, "--seed-nodes", Seed);
         Assert.Equal(2, await noSecret.WaitForExitAsync(TimeSpan.FromSeconds(30)));

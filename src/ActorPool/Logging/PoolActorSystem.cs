@@ -14,7 +14,7 @@ internal static class PoolActorSystem
         akka.loggers = ["Akka.Hosting.Logging.LoggerFactoryLogger, Akka.Hosting"]
         """);
 
-    public static ActorSystem Create(string name, Config config, ILoggerFactory loggerFactory)
+    public static ActorSystem Create(string name, Config config, ILoggerFactory loggerFactory, Setup? extra = null)
     {
         // Akka filters before the bridge does: log at the most detailed level the application listens to. Akka's
         // fallback console logger, which takes over while the system starts and stops, stays silent: what it
@@ -28,6 +28,8 @@ internal static class PoolActorSystem
         var setup = BootstrapSetup.Create()
             .WithConfig(levels.WithFallback(LoggingConfig).WithFallback(config))
             .And(new LoggerFactorySetup(new ExpectedEventsAsDebug(loggerFactory)));
+        if (extra is not null)
+            setup = setup.And(extra);
         return ActorSystem.Create(name, setup);
     }
 }
