@@ -22,6 +22,7 @@ public sealed class ClusterSpec : IDisposable
     private readonly string _nodeConfig = Path.Combine(Path.GetTempPath(), $"actorpool-node-{Guid.NewGuid():N}.conf");
     private readonly List<StartedProgram> _nodes = new();
     private readonly List<string> _files = new();
+    private readonly List<Pool> _pools = new();
 
     /// <summary>A new self-signed certificate with its key, as a PKCS#12 file (password "pw"); its HOCON line.</summary>
     private string Certificate(string name)
@@ -66,7 +67,25 @@ public sealed class ClusterSpec : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private Pool StartCoordinator(int minWorkers, ILoggerFactory? logging = null, string extra = "") => new(new PoolOptions
+    /// <summary>A cluster pool (terminated when the test ends, however it ends).</summary>
+    private Pool StartCoordinator(int minWorkers, ILoggerFactory? logging = null, string extra = "")
+    {
+        var pool = CreateCoordinator(minWorkers, logging, extra);
+        _pools.Add(pool);
+        return pool;
+    }
+
+    /// <summary>A coordinator and two one-worker nodes, all ready.</summary>
+    private async Task<(Pool Pool, StartedProgram First, StartedProgram Second)> StartCoordinatorAndTwoNodesAsync()
+    {
+        var pool = StartCoordinator(minWorkers: 2);
+        var first = StartNode(workers: 1);
+        var second = StartNode(workers: 1);
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        return (pool, first, second);
+    }
+
+    private Pool CreateCoordinator(int minWorkers, ILoggerFactory? logging, string extra) => new(new PoolOptions
     {
         LoggerFactory = logging,
         Config = Timing + extra + $$"""
@@ -88,6 +107,8 @@ public sealed class ClusterSpec : IDisposable
 
     public void Dispose()
     {
+        foreach (var pool in _pools)
+            pool.Terminate();
         foreach (var node in _nodes)
             node.Dispose();
         File.Delete(_nodeConfig);
@@ -98,11 +119,7 @@ public sealed class ClusterSpec : IDisposable
     [Fact]
     public async Task Cluster_pool_must_use_every_node_take_one_joining_mid_run_and_lose_nothing_when_one_is_killed()
     {
-        await using var pool = StartCoordinator(minWorkers: 2);
-        using var terminating = new Terminating(pool);
-        var first = StartNode(workers: 1);
-        var second = StartNode(workers: 1);
-        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        var (pool, first, second) = await StartCoordinatorAndTwoNodesAsync();
 
         // 150 tasks of 200 ms on 2-3 workers: long enough for a node to join and another to be killed mid-run.
         var inputs = Enumerable.Range(0, 150).ToArray();
@@ -140,11 +157,7 @@ public sealed class ClusterSpec : IDisposable
     [Fact]
     public async Task Node_sent_SIGTERM_must_finish_its_running_task_then_leave_while_the_map_completes()
     {
-        await using var pool = StartCoordinator(minWorkers: 2);
-        using var terminating = new Terminating(pool);
-        var leaving = StartNode(workers: 1);
-        var staying = StartNode(workers: 1);
-        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        var (pool, leaving, staying) = await StartCoordinatorAndTwoNodesAsync();
 
         var map = pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(1500, 8), chunkSize: 1);
         Assert.True(await Processes.WaitUntil(() => leaving.Stdout.Contains("serving"), TimeSpan.FromSeconds(30)));
@@ -164,8 +177,7 @@ public sealed class ClusterSpec : IDisposable
     public async Task Tls_cluster_must_take_a_node_holding_its_certificate_and_keep_out_others()
     {
         var shared = Certificate("actorpool-cluster");
-        await using var pool = StartCoordinator(minWorkers: 1, extra: shared);
-        using var terminating = new Terminating(pool);
+        var pool = StartCoordinator(minWorkers: 1, extra: shared);
         var member = StartNode(workers: 1, config: NodeConfig(shared));
         await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(member.Pid, await pool.ApplyAsync(() => Environment.ProcessId).WaitAsync(TimeSpan.FromSeconds(60)));
@@ -186,8 +198,7 @@ public sealed class ClusterSpec : IDisposable
     public async Task Node_with_the_wrong_secret_must_be_refused_and_logged_while_the_pool_keeps_working()
     {
         var log = new LogCapture();
-        await using var pool = StartCoordinator(minWorkers: 1, log);
-        using var terminating = new Terminating(pool);
+        var pool = StartCoordinator(minWorkers: 1, log);
         var good = StartNode(workers: 1);
         await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
 
