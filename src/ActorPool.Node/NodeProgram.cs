@@ -92,6 +92,7 @@ internal static class NodeProgram
                 throw new ArgumentException($"--config: cannot read '{path.FullName}': {e.Message}");
             }
             file = Hocon.Parse(text, $"--config '{path.FullName}'");
+            KnownKeys.Check(file, $"--config '{path.FullName}'");
         }
         var merged = file.WithFallback(PoolSettings.Reference);
         var actorpool = merged.GetConfig("actorpool");

@@ -69,7 +69,11 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         // In an application's ActorSystem, its HOCON may carry actorpool.* keys too (PoolOptions.Config wins).
         var config = userConfig.WithFallback(PoolSettings.Reference);
         if (options.ActorSystem?.Settings.Config is { } appConfig && appConfig.HasPath("actorpool"))
-            config = userConfig.WithFallback(appConfig.GetValue("actorpool").AtKey("actorpool")).WithFallback(PoolSettings.Reference);
+        {
+            var appKeys = appConfig.GetValue("actorpool").AtKey("actorpool");
+            KnownKeys.Check(appKeys, $"ActorSystem '{options.ActorSystem.Name}''s configuration");
+            config = userConfig.WithFallback(appKeys).WithFallback(PoolSettings.Reference);
+        }
         _settings = PoolSettings.Create(config, options);
         var initializer = PrepareInitializer(options);
         var thread = _settings.StartMethod == "thread";

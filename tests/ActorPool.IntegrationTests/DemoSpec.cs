@@ -40,6 +40,24 @@ public class DemoSpec
         Assert.False(Regex.IsMatch(all, "WARN|ERROR|fail:|Exception|   at "), $"unexpected warning or error in:\n{all}");
     }
 
+    /// <summary>Python's Pool hangs on Ctrl-C; a program with a pool here ends at once, as a program should, and so do its workers.</summary>
+    [Theory]
+    [InlineData("INT", 130)]
+    [InlineData("TERM", 143)]
+    public async Task Demo_interrupted_mid_map_must_exit_at_once_and_leave_no_worker(string signal, int expected)
+    {
+        using var demo = new StartedProgram(DemoDll, "--unit", "1");
+        Assert.True(await Processes.WaitUntil(() => demo.Stdout.Contains("Waiting"), TimeSpan.FromSeconds(60)), demo.Stderr);
+        var workers = demo.Children();
+        Assert.Equal(2, workers.Count);
+        using (var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", demo.Pid.ToString()]))
+            await kill.WaitForExitAsync();
+
+        Assert.Equal(expected, await demo.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+        Assert.True(await Processes.WaitUntil(() => workers.All(pid => !Processes.IsAlive(pid)), TimeSpan.FromSeconds(5)),
+            $"workers still running: {string.Join(", ", workers.Where(Processes.IsAlive))}");
+    }
+
     [Fact]
     public async Task Demo_must_finish_every_task_when_a_worker_is_killed()
     {

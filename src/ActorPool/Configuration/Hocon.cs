@@ -87,3 +87,59 @@ internal static class Hocon
         return open.Count == 0 ? null : $"the '{(open.Peek().Closer == '}' ? '{' : '[')}' opened on line {open.Peek().Line} is not closed";
     }
 }
+
+/// <summary>Rejects <c>actorpool.*</c> keys that reference.conf does not have (a typo would otherwise be ignored).</summary>
+internal static class KnownKeys
+{
+    private static readonly Lazy<HashSet<string>> Known = new(() => Leaves(PoolSettings.Reference, "actorpool").ToHashSet(StringComparer.Ordinal));
+
+    /// <exception cref="ArgumentException">A key under <c>actorpool</c> is unknown; the message names it and the likely intended one.</exception>
+    public static void Check(Config config, string origin)
+    {
+        if (config.IsEmpty || !config.HasPath("actorpool"))
+            return;
+        foreach (var key in Leaves(config, "actorpool"))
+        {
+            if (Known.Value.Contains(key))
+                continue;
+            var closest = Known.Value.MinBy(k => Distance(k, key));
+            var hint = closest is not null && Distance(closest, key) <= 3 ? $" Did you mean '{closest}'?" : "";
+            throw new ArgumentException($"{origin} sets '{key}', which is not an ActorPool setting.{hint} Every setting is listed, with its meaning, in hocon/reference.conf.");
+        }
+    }
+
+    private static IEnumerable<string> Leaves(Config config, string root)
+    {
+        var value = config.GetValue(root);
+        return value is null ? [] : Walk(value, root);
+
+        static IEnumerable<string> Walk(Akka.Configuration.Hocon.HoconValue value, string path)
+        {
+            if (!value.IsObject())
+            {
+                yield return path;
+                yield break;
+            }
+            foreach (var (key, child) in value.GetObject().Items)
+                foreach (var leaf in Walk(child, $"{path}.{key}"))
+                    yield return leaf;
+        }
+    }
+
+    private static int Distance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var diagonal = row[0];
+            row[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.Length];
+    }
+}

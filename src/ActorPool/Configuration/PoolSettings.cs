@@ -54,7 +54,9 @@ internal sealed record PoolSettings
     {
         if (string.IsNullOrWhiteSpace(hocon))
             return Config.Empty;
-        return Hocon.Parse(hocon, origin);
+        var config = Hocon.Parse(hocon, origin);
+        KnownKeys.Check(config, origin);
+        return config;
     }
 
     public static PoolSettings Create(Config config, PoolOptions options)

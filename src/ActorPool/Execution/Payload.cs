@@ -129,6 +129,20 @@ internal static class Payload
             CheckValue(value, what, new HashSet<object>(ReferenceEqualityComparer.Instance), 0);
     }
 
+    /// <summary>
+    /// Checks a worker's results before they are sent back, by the rules arguments follow: a value bound to the worker's
+    /// process (a thread, a stream, a handle) is a clear error naming the result, not a hollow copy for the caller.
+    /// </summary>
+    public static void CheckResults(Array results, string chunk)
+    {
+        var type = results.GetType().GetElementType()!;
+        CheckType(type, $"the result type of {chunk}");
+        if (type.IsValueType || type == typeof(string))
+            return;
+        for (var i = 0; i < results.Length; i++)
+            CheckValue(results.GetValue(i), $"result {i} of {chunk}", new HashSet<object>(ReferenceEqualityComparer.Instance), 0);
+    }
+
     private static void CheckItems<T>(T[] items, int firstIndex)
     {
         CheckType(typeof(T), "the argument type");
@@ -247,10 +261,15 @@ internal static class Payload
                     return reason;
             return null;
         });
-        if (why is not null)
+        if (why is null)
+            return;
+        if (path.StartsWith("result", StringComparison.Ordinal) || path.StartsWith("the result", StringComparison.Ordinal))
             throw new NotSendableException(
-                $"{Capitalize(path)} is a {type.FullName}, which cannot be sent to a worker process: {why}. " +
-                "Create it inside the task (or in the pool's initializer) instead of capturing or passing it.");
+                $"{Capitalize(path)} is a {type.FullName}, which cannot be sent back from the worker process: {why}. " +
+                "Return plain data (numbers, strings, arrays, records, collections) that describes it instead.");
+        throw new NotSendableException(
+            $"{Capitalize(path)} is a {type.FullName}, which cannot be sent to a worker process: {why}. " +
+            "Create it inside the task (or in the pool's initializer) instead of capturing or passing it.");
     }
 
     private static IEnumerable<FieldInfo> Fields(Type type)

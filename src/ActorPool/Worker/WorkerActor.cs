@@ -448,6 +448,14 @@ internal sealed class TaskRunner
         Blob results;
         try
         {
+            Payload.CheckResults(outcome.Results, m.Chunk.ToString());
+        }
+        catch (NotSendableException e)
+        {
+            return Failed(m, e, started);
+        }
+        try
+        {
             results = Payload.SerializeToBlob(outcome.Results, _spillFolder);
         }
         catch (Exception e)

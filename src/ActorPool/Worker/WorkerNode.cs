@@ -81,8 +81,10 @@ internal static class WorkerNode
             catch (IOException)
             {
             }
+            // The pool's process is gone (or closed the pipe): nobody will read a result; leave within half a second.
             exit.Set(WorkerProgram.ExitOk);
-            system.Terminate();
+            if (!system.Terminate().Wait(TimeSpan.FromMilliseconds(500)))
+                Environment.Exit(exit.Value);
         })
         { IsBackground = true, Name = "actorpool-parent-watch" };
         stdin.Start();
