@@ -4,17 +4,18 @@
 #   dotnet tool restore && dotnet pwsh ./build.ps1 demo [--workers N] [--unit SECONDS]
 #   dotnet tool restore && dotnet pwsh ./build.ps1 test
 #   dotnet pwsh ./build.ps1 node [--config FILE] [--seed-nodes ADDRESS] ...   (a standalone worker node)
+#   dotnet pwsh ./build.ps1 soak [--minutes M] [--kill-every SECONDS] [--workers N]   (the chaos run)
 #   dotnet pwsh ./build.ps1 build | bench [args] | pack | clean
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'node', 'bench', 'pack', 'clean')]
+    [ValidateSet('build', 'test', 'demo', 'node', 'bench', 'soak', 'pack', 'clean')]
     [string] $Target = 'build',
 
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
 
-    # Everything else goes to the program the target runs (demo, node, bench).
+    # Everything else goes to the program the target runs (demo, node, bench, soak).
     [Parameter(ValueFromRemainingArguments = $true)]
     [string[]] $Rest = @()
 )
@@ -75,6 +76,11 @@ switch ($Target) {
     'bench' {
         $dir = Publish-App tests/ActorPool.Benchmarks/ActorPool.Benchmarks.csproj artifacts/bench-app
         & dotnet "$dir/ActorPool.Benchmarks.dll" @Rest
+        exit $LASTEXITCODE
+    }
+    'soak' {
+        $dir = Publish-App tests/ActorPool.Soak/ActorPool.Soak.csproj artifacts/soak
+        & dotnet "$dir/ActorPool.Soak.dll" @Rest
         exit $LASTEXITCODE
     }
     'pack' {
