@@ -85,6 +85,7 @@ public sealed class WorkerLostException : ActorPoolException
     internal static string ExitText(int? exitCode) => exitCode switch
     {
         null => "was disconnected",
+        6 => "was stopped after a task ran past its hard time limit",
         > 128 and < 160 => $"exited with code {exitCode} (signal {exitCode - 128}{(exitCode == 137 ? ", SIGKILL" : exitCode == 139 ? ", SIGSEGV" : "")})",
         _ => $"exited with code {exitCode}",
     };
@@ -122,4 +123,33 @@ public sealed class QueueCompletedException : ActorPoolException
 {
     /// <summary>Creates the exception.</summary>
     public QueueCompletedException(string message) : base(message) { }
+}
+
+/// <summary>
+/// A task ran past its time limit (<see cref="TaskTimeouts"/>). Soft limit: the task's <see cref="CancellationToken"/>
+/// was cancelled and the task stopped. Hard limit: the task did not stop, so its worker was stopped (a worker process
+/// is killed and replaced). Other tasks of the call are unaffected; <c>map</c> raises this for the first such input.
+/// </summary>
+public sealed class TaskTimeoutException : ActorPoolException
+{
+    /// <summary>Creates the exception for the task at <paramref name="taskIndex"/>.</summary>
+    public TaskTimeoutException(long taskIndex, string message, string worker, TimeSpan limit, bool hard) : base(message)
+    {
+        TaskIndex = taskIndex;
+        Worker = worker;
+        Limit = limit;
+        Hard = hard;
+    }
+
+    /// <summary>Position of the task's input in the call (0-based).</summary>
+    public long TaskIndex { get; }
+
+    /// <summary>The worker that ran the task: its id and process id.</summary>
+    public string Worker { get; }
+
+    /// <summary>The limit the task ran past.</summary>
+    public TimeSpan Limit { get; }
+
+    /// <summary>True for the hard limit (the worker was stopped), false for the soft one (the task stopped itself).</summary>
+    public bool Hard { get; }
 }

@@ -221,16 +221,32 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     /// <exception cref="NotSendableException">The function, a captured value or an argument cannot be sent; nothing was dispatched.</exception>
     /// <exception cref="TaskFailedException">A task raised; the first failing input's error (in input order).</exception>
     /// <exception cref="WorkerLostException">A task's worker died more often than the retry limit.</exception>
-    public async Task<IReadOnlyList<TResult>> MapAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
-        int? chunkSize = null, CancellationToken cancellationToken = default)
+    /// <exception cref="TaskTimeoutException">A task ran past its hard limit (<paramref name="timeouts"/>, else the pool's).</exception>
+    public Task<IReadOnlyList<TResult>> MapAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
+        int? chunkSize = null, TaskTimeouts? timeouts = null, CancellationToken cancellationToken = default) =>
+        MapCore<Func<T, TResult>, T, TResult>(function, static f => new MapFunction<T, TResult>(f), items, chunkSize, timeouts, cancellationToken);
+
+    /// <summary>
+    /// <see cref="MapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int?,TaskTimeouts?,CancellationToken)"/> with a
+    /// function that takes its task's <see cref="CancellationToken"/>: it fires at the soft time limit, and when the call
+    /// is cancelled (<paramref name="cancellationToken"/>), in the worker process.
+    /// </summary>
+    /// <exception cref="TaskTimeoutException">A task ran past its soft limit and stopped, or past its hard limit.</exception>
+    public Task<IReadOnlyList<TResult>> MapAsync<T, TResult>(Func<T, CancellationToken, TResult> function, IEnumerable<T> items,
+        int? chunkSize = null, TaskTimeouts? timeouts = null, CancellationToken cancellationToken = default) =>
+        MapCore<Func<T, CancellationToken, TResult>, T, TResult>(function, static f => new CancellableMapFunction<T, TResult>(f), items, chunkSize, timeouts, cancellationToken);
+
+    private async Task<IReadOnlyList<TResult>> MapCore<TDelegate, T, TResult>(TDelegate function, Func<TDelegate, TaskFunction> wrap, IEnumerable<T> items,
+        int? chunkSize, TaskTimeouts? timeouts, CancellationToken cancellationToken) where TDelegate : Delegate
     {
         CheckRunning();
         ArgumentNullException.ThrowIfNull(function);
         ArgumentNullException.ThrowIfNull(items);
+        var limits = Limits(timeouts);
         var input = items as IReadOnlyList<T> ?? items.ToList();
         var size = chunkSize ?? DefaultChunkSize(input.Count);
         CheckChunkSize(size);
-        var fn = FunctionCache.Get(function, static f => new MapFunction<T, TResult>(f), "task function");
+        var fn = FunctionCache.Get(function, wrap, "task function");
         var chunks = new List<PreparedChunk>(); // every argument serialized before anything is dispatched
         try
         {
@@ -243,12 +259,12 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             throw;
         }
         var results = new List<TResult>(input.Count);
-        await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, chunks, _settings.MaxChunksInFlightPerCall, ordered: true, _stopped.Token, cancellationToken).ConfigureAwait(false))
+        await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, chunks, _settings.MaxChunksInFlightPerCall, ordered: true, _stopped.Token, cancellationToken, limits: limits).ConfigureAwait(false))
             results.AddRange(segment);
         return results;
     }
 
-    /// <summary>Blocking form of <see cref="MapAsync{T,TResult}"/>, for scripts.</summary>
+    /// <summary>Blocking form of <see cref="MapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int?,TaskTimeouts?,CancellationToken)"/>, for scripts.</summary>
     public IReadOnlyList<TResult> Map<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int? chunkSize = null) =>
         MapAsync(function, items, chunkSize).GetAwaiter().GetResult();
 
@@ -258,7 +274,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     {
         ArgumentNullException.ThrowIfNull(function);
         FunctionCache.Check(function, "task function");
-        return MapAsync<(T1, T2), TResult>(t => function(t.Item1, t.Item2), items, chunkSize, cancellationToken);
+        return MapAsync<(T1, T2), TResult>(t => function(t.Item1, t.Item2), items, chunkSize, cancellationToken: cancellationToken);
     }
 
     /// <summary>Python's <c>starmap</c> for three-argument functions.</summary>
@@ -267,7 +283,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     {
         ArgumentNullException.ThrowIfNull(function);
         FunctionCache.Check(function, "task function");
-        return MapAsync<(T1, T2, T3), TResult>(t => function(t.Item1, t.Item2, t.Item3), items, chunkSize, cancellationToken);
+        return MapAsync<(T1, T2, T3), TResult>(t => function(t.Item1, t.Item2, t.Item3), items, chunkSize, cancellationToken: cancellationToken);
     }
 
     /// <summary>Blocking form of <see cref="StarMapAsync{T1,T2,TResult}"/>.</summary>
@@ -345,15 +361,23 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     /// works. Yields results up to a failing input, then throws its error. Default chunk size 1, as Python's.
     /// </summary>
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
-        int chunkSize = 1, CancellationToken cancellationToken = default) =>
-        Imap(function, items, chunkSize, ordered: true, cancellationToken);
+        int chunkSize = 1, TaskTimeouts? timeouts = null, CancellationToken cancellationToken = default) =>
+        Imap<Func<T, TResult>, T, TResult>(function, static f => new MapFunction<T, TResult>(f), items, chunkSize, ordered: true, timeouts, cancellationToken);
 
-    /// <summary>Like <see cref="ImapAsync{T,TResult}"/> but yields results as they complete (Python's <c>imap_unordered</c>).</summary>
+    /// <summary>
+    /// <see cref="ImapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int,TaskTimeouts?,CancellationToken)"/> with a function
+    /// that takes its task's <see cref="CancellationToken"/> (soft time limit, call cancelled).
+    /// </summary>
+    public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, CancellationToken, TResult> function, IEnumerable<T> items,
+        int chunkSize = 1, TaskTimeouts? timeouts = null, CancellationToken cancellationToken = default) =>
+        Imap<Func<T, CancellationToken, TResult>, T, TResult>(function, static f => new CancellableMapFunction<T, TResult>(f), items, chunkSize, ordered: true, timeouts, cancellationToken);
+
+    /// <summary>Like <see cref="ImapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int,TaskTimeouts?,CancellationToken)"/> but yields results as they complete (Python's <c>imap_unordered</c>).</summary>
     public IAsyncEnumerable<TResult> ImapUnorderedAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
-        int chunkSize = 1, CancellationToken cancellationToken = default) =>
-        Imap(function, items, chunkSize, ordered: false, cancellationToken);
+        int chunkSize = 1, TaskTimeouts? timeouts = null, CancellationToken cancellationToken = default) =>
+        Imap<Func<T, TResult>, T, TResult>(function, static f => new MapFunction<T, TResult>(f), items, chunkSize, ordered: false, timeouts, cancellationToken);
 
-    /// <summary>Blocking form of <see cref="ImapAsync{T,TResult}"/>.</summary>
+    /// <summary>Blocking form of <see cref="ImapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int,TaskTimeouts?,CancellationToken)"/>.</summary>
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int chunkSize = 1) =>
         ToBlocking(ImapAsync(function, items, chunkSize));
 
@@ -361,28 +385,60 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     public IEnumerable<TResult> ImapUnordered<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int chunkSize = 1) =>
         ToBlocking(ImapUnorderedAsync(function, items, chunkSize));
 
-    private IAsyncEnumerable<TResult> Imap<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int chunkSize, bool ordered,
-        CancellationToken cancellationToken)
+    private IAsyncEnumerable<TResult> Imap<TDelegate, T, TResult>(TDelegate function, Func<TDelegate, TaskFunction> wrap, IEnumerable<T> items, int chunkSize, bool ordered,
+        TaskTimeouts? timeouts, CancellationToken cancellationToken) where TDelegate : Delegate
     {
         // Checked at the call, not at the first MoveNext: a bad argument to imap is the caller's error now.
         CheckRunning();
         ArgumentNullException.ThrowIfNull(function);
         ArgumentNullException.ThrowIfNull(items);
         CheckChunkSize(chunkSize);
-        var fn = FunctionCache.Get(function, static f => new MapFunction<T, TResult>(f), "task function");
-        return PoolCall<TResult>.Run(_coordinator, fn, PrepareChunks(items, chunkSize), _settings.MaxChunksInFlightPerCall, ordered, _stopped.Token, cancellationToken);
+        var limits = Limits(timeouts);
+        var fn = FunctionCache.Get(function, wrap, "task function");
+        return PoolCall<TResult>.Run(_coordinator, fn, PrepareChunks(items, chunkSize), _settings.MaxChunksInFlightPerCall, ordered, _stopped.Token, cancellationToken, limits);
+    }
+
+    /// <summary>A call's time limits: its own, else the pool's (<see cref="PoolOptions.TaskTimeouts"/>, <c>actorpool.task.*</c>).</summary>
+    private (int SoftMs, int HardMs) Limits(TaskTimeouts? timeouts)
+    {
+        if (timeouts is null)
+            return (_settings.SoftTimeoutMs, _settings.HardTimeoutMs);
+        var limits = timeouts.ToMilliseconds("timeouts");
+        if (limits.HardMs > 0 && _settings.StartMethod == "thread")
+            throw new ArgumentException(
+                "A hard time limit stops the worker whose task overran; thread workers share this process, so their task thread " +
+                "would only be abandoned. Use the soft limit (a CancellationToken) with the thread start method, or spawn/forkserver.", "timeouts");
+        return limits;
     }
 
     // ------------------------------------------------------------------ apply
 
     /// <summary>Runs <paramref name="function"/> once in a worker and returns its result (Python's <c>apply_async</c>).</summary>
-    public async Task<TResult> ApplyAsync<TResult>(Func<TResult> function, CancellationToken cancellationToken = default)
+    public Task<TResult> ApplyAsync<TResult>(Func<TResult> function, CancellationToken cancellationToken = default) =>
+        ApplyAsync(function, null, cancellationToken);
+
+    /// <summary>Runs <paramref name="function"/> once in a worker under <paramref name="timeouts"/>.</summary>
+    /// <exception cref="TaskTimeoutException">The task ran past its hard limit.</exception>
+    public Task<TResult> ApplyAsync<TResult>(Func<TResult> function, TaskTimeouts? timeouts, CancellationToken cancellationToken = default) =>
+        ApplyCore<Func<TResult>, TResult>(function, static f => new MapFunction<byte, TResult>(_ => f()), timeouts, cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="function"/> once in a worker with its task's <see cref="CancellationToken"/> (fired at the soft
+    /// time limit and when the call is cancelled).
+    /// </summary>
+    /// <exception cref="TaskTimeoutException">The task ran past its soft limit and stopped, or past its hard limit.</exception>
+    public Task<TResult> ApplyAsync<TResult>(Func<CancellationToken, TResult> function, TaskTimeouts? timeouts = null, CancellationToken cancellationToken = default) =>
+        ApplyCore<Func<CancellationToken, TResult>, TResult>(function, static f => new CancellableMapFunction<byte, TResult>((_, token) => f(token)), timeouts, cancellationToken);
+
+    private async Task<TResult> ApplyCore<TDelegate, TResult>(TDelegate function, Func<TDelegate, TaskFunction> wrap, TaskTimeouts? timeouts,
+        CancellationToken cancellationToken) where TDelegate : Delegate
     {
         CheckRunning();
         ArgumentNullException.ThrowIfNull(function);
-        var fn = FunctionCache.Get(function, static f => new MapFunction<byte, TResult>(_ => f()), "task function");
+        var limits = Limits(timeouts);
+        var fn = FunctionCache.Get(function, wrap, "task function");
         var chunk = new PreparedChunk(0, 0, 1, Blob.Of(UnitChunk));
-        await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, [chunk], 1, ordered: true, _stopped.Token, cancellationToken).ConfigureAwait(false))
+        await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, [chunk], 1, ordered: true, _stopped.Token, cancellationToken, limits: limits).ConfigureAwait(false))
             return segment[0];
         throw new InvalidOperationException("The task completed without a result.");
     }

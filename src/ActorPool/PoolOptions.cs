@@ -35,6 +35,12 @@ public sealed record PoolOptions
     /// </summary>
     public int? MaxTaskRetries { get; init; }
 
+    /// <summary>
+    /// Time limits of every task unless a call gives its own; default <c>actorpool.task.soft-timeout</c> and
+    /// <c>hard-timeout</c> (none). See <see cref="ActorPool.TaskTimeouts"/>.
+    /// </summary>
+    public TaskTimeouts? TaskTimeouts { get; init; }
+
     /// <summary>How workers start; default <c>actorpool.start-method</c> ("spawn").</summary>
     public string? StartMethod { get; init; }
 

@@ -88,7 +88,54 @@ public static class Workloads
             [new("payload", "MiB/s", "higher")], Payload, ["payload"]),
         new("worker-crash", "task 3 of 8 ends its own worker process; seconds to the call's outcome (bound 10 s)",
             [new("worker-crash", "s", "lower")], WorkerCrash, ["worker-crash", "--timeout", "10"], Repetitions: 1),
+        new("imap-memory", $"imap x*x over {ImapMemoryInputs:N0} ints from a lazy generator, chunksize 1000: the caller's peak RSS during the call (sampled every 20 ms)",
+            [new("imap-memory", "MB", "lower")], ImapMemory, ["imap-memory", "--size", ImapMemoryInputs.ToString(CultureInfo.InvariantCulture)], Repetitions: 2),
     ];
+
+    public const int ImapMemoryInputs = 10_000_000;
+
+    private static async Task<Sample> ImapMemory(BenchContext ctx, CancellationToken ct)
+    {
+        var pool = await ctx.WarmPoolAsync(ct);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        using var stop = new CancellationTokenSource();
+        var peak = 0L;
+        var sampler = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, RssBytes());
+                await Task.Delay(20);
+            }
+        });
+        long total = 0, count = 0;
+        await foreach (var r in pool.ImapAsync(Functions.Square, Lazy(ImapMemoryInputs), 1000, cancellationToken: ct))
+        {
+            total += r;
+            count++;
+        }
+        await stop.CancelAsync();
+        await sampler;
+        Check(count == ImapMemoryInputs && total == Lazy(ImapMemoryInputs).Sum(x => (long)x * x), "imap-memory results");
+        return Sample.Of(Math.Max(peak, RssBytes()) / (1024.0 * 1024.0));
+
+        static IEnumerable<int> Lazy(int n)
+        {
+            for (var i = 0; i < n; i++)
+                yield return i;
+        }
+    }
+
+    /// <summary>This process's resident set (Linux /proc).</summary>
+    private static long RssBytes()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        return 0;
+    }
 
     private static async Task<Sample> TinyMap(BenchContext ctx, CancellationToken ct)
     {
@@ -106,10 +153,10 @@ public static class Workloads
     {
         var pool = await ctx.WarmPoolAsync(ct);
         const int n = 100_000;
-        await foreach (var _ in pool.ImapAsync(Functions.Square, Enumerable.Range(0, 1_000), 1, ct)) { }
+        await foreach (var _ in pool.ImapAsync(Functions.Square, Enumerable.Range(0, 1_000), 1, cancellationToken: ct)) { }
         var clock = Stopwatch.StartNew();
         long total = 0;
-        await foreach (var r in pool.ImapAsync(Functions.Square, Enumerable.Range(0, n), 1, ct))
+        await foreach (var r in pool.ImapAsync(Functions.Square, Enumerable.Range(0, n), 1, cancellationToken: ct))
             total += r;
         var elapsed = clock.Elapsed.TotalSeconds;
         Check(total == Enumerable.Range(0, n).Sum(x => (long)x * x), "tiny-imap results");

@@ -195,6 +195,34 @@ def run(args, ctx):
                 contended = sum(pool.starmap(lock_cycles_for, [(managed, start_at)] * 2, chunksize=1)) / 1.0
         return {"value": single, "mp": mp_rate, "contended": contended}
 
+    if args.workload == "imap-memory":
+        # The caller's resident set while imap consumes a lazy generator (Python's task feeder reads it eagerly).
+        def rss():
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+            return 0
+        peak = [rss()]
+        done = threading.Event()
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss())
+                time.sleep(0.02)
+        sampler = threading.Thread(target=sample, daemon=True)
+        with ctx.Pool(w) as pool:
+            warm(pool, w)
+            sampler.start()
+            total = 0
+            count = 0
+            for r in pool.imap(square, (i for i in range(args.size)), chunksize=1000):
+                total += r
+                count += 1
+            done.set()
+            sampler.join()
+        assert count == args.size
+        return {"value": max(peak[0], rss()) / (1024.0 * 1024.0)}
+
     if args.workload == "worker-crash":
         pool = ctx.Pool(w)
         warm(pool, w)

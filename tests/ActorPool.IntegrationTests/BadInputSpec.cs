@@ -110,6 +110,28 @@ public sealed class BadInputSpec(SpawnPoolFixture fixture) : IClassFixture<Spawn
         await AssertPoolUsable();
     }
 
+    [Fact]
+    public async Task A_worker_that_cannot_start_must_fail_the_pool_at_start_with_its_error_output()
+    {
+        // A dependency the runtime cannot find, as a worker host would meet it: every worker process fails at start.
+        var previous = Environment.GetEnvironmentVariable("DOTNET_STARTUP_HOOKS");
+        Environment.SetEnvironmentVariable("DOTNET_STARTUP_HOOKS", "/nonexistent/MissingDependency.dll");
+        try
+        {
+            await using var broken = new Pool(new PoolOptions { Processes = 1 });
+            using var terminating = new Terminating(broken);
+            var e = await Assert.ThrowsAsync<PoolBrokenException>(() => broken.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Contains("worker processes in a row failed to start", e.Message);
+            Assert.Contains("MissingDependency", e.Message); // the worker's own error output
+            await Assert.ThrowsAsync<PoolBrokenException>(() => broken.MapAsync(TestFunctions.Square, [1]).WaitAsync(TimeSpan.FromSeconds(10)));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("DOTNET_STARTUP_HOOKS", previous);
+        }
+        await AssertPoolUsable();
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(-1)]

@@ -160,7 +160,7 @@ public abstract class PoolContract<TFixture>(TFixture fixture) : IClassFixture<T
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
         var started = DateTime.UtcNow;
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(200, 40), chunkSize: 1, cts.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(200, 40), chunkSize: 1, cancellationToken: cts.Token));
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5));
         Assert.Equal([9], await Pool.MapAsync(TestFunctions.Square, [3]).WaitAsync(Bound));
     }

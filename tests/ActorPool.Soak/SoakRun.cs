@@ -60,7 +60,7 @@ public sealed class SoakRun(TimeSpan duration, TimeSpan killEvery, int workers)
         {
             await pool.WaitForWorkersAsync(cancellationToken);
             long expected = 0;
-            await foreach (var r in pool.ImapAsync(SoakFunctions.Task, Inputs(stop.Token), chunkSize: 16, cancellationToken))
+            await foreach (var r in pool.ImapAsync(SoakFunctions.Task, Inputs(stop.Token), chunkSize: 16, cancellationToken: cancellationToken))
             {
                 _results++;
                 _workerPids.TryAdd(r.Pid, true);

@@ -51,9 +51,9 @@ internal sealed class PoolCall<TResult> : ICallSink
     /// <summary>Runs a call: results one by one, in input order (<paramref name="ordered"/>) or as they complete.</summary>
     public static async IAsyncEnumerable<TResult> Run(
         IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
-        CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken)
+        CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, (int SoftMs, int HardMs) limits = default)
     {
-        await foreach (var segment in RunChunks(coordinator, function, chunks, maxOutstanding, ordered, poolStopped, cancellationToken).ConfigureAwait(false))
+        await foreach (var segment in RunChunks(coordinator, function, chunks, maxOutstanding, ordered, poolStopped, cancellationToken, limits: limits).ConfigureAwait(false))
             for (var i = 0; i < segment.Count; i++)
                 yield return segment[i];
     }
@@ -64,14 +64,14 @@ internal sealed class PoolCall<TResult> : ICallSink
     /// </summary>
     public static async IAsyncEnumerable<ArraySegment<TResult>> RunChunks(
         IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
-        CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, int gangSize = 0)
+        CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, int gangSize = 0, (int SoftMs, int HardMs) limits = default)
     {
         var call = new PoolCall<TResult>(coordinator, maxOutstanding);
         using var feedCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // A pool whose ActorSystem is gone answers nothing: fail the call instead of waiting.
         using var stopped = poolStopped.Register(static c => ((ICallSink)c!).CallFailed(
             new ObjectDisposedException(nameof(Pool), "The pool was terminated while this call was running.")), call);
-        coordinator.Tell(new StartCall(call.Id, function, call, gangSize));
+        coordinator.Tell(new StartCall(call.Id, function, call, gangSize, limits.SoftMs, limits.HardMs));
         // Chunks already in memory (map, apply) go out from this thread while slots last; a feeder task takes the
         // rest, and any lazy input (imap), so the caller's own enumerator never runs on the consumer's thread.
         var feeder = chunks is IReadOnlyList<PreparedChunk> list && list.Count <= maxOutstanding

@@ -25,6 +25,10 @@ internal sealed record PoolSettings
     public required int MaxChunksInFlightPerCall { get; init; }
     public required bool DataLink { get; init; }
 
+    /// <summary>Default time limits of each task in milliseconds (0: none).</summary>
+    public int SoftTimeoutMs { get; init; }
+    public int HardTimeoutMs { get; init; }
+
     /// <summary>Assemblies forkserver spares load before they are taken (actorpool.forkserver.preload).</summary>
     public IReadOnlyList<string> Preload { get; init; } = [];
     public required TimeSpan WorkerStartupTimeout { get; init; }
@@ -110,6 +114,22 @@ internal sealed record PoolSettings
             inFlight = Math.Max(64, 2 * processes * window);
 
         var dataLink = Read(() => c.GetBoolean("dispatch.data-link"), "actorpool.dispatch.data-link");
+
+        int soft, hard;
+        if (options.TaskTimeouts is { } timeouts)
+        {
+            (soft, hard) = timeouts.ToMilliseconds(nameof(PoolOptions.TaskTimeouts));
+        }
+        else
+        {
+            soft = Milliseconds(Read(() => c.GetTimeSpan("task.soft-timeout"), "actorpool.task.soft-timeout"), "actorpool.task.soft-timeout");
+            hard = Milliseconds(Read(() => c.GetTimeSpan("task.hard-timeout"), "actorpool.task.hard-timeout"), "actorpool.task.hard-timeout");
+        }
+        if (hard > 0 && startMethod == "thread")
+            throw new ArgumentException(
+                "A hard time limit stops the worker whose task overran; thread workers share this process, so their task thread " +
+                "would only be abandoned. Use the soft limit (a CancellationToken) with the thread start method, or spawn/forkserver.",
+                options.TaskTimeouts is null ? "actorpool.task.hard-timeout" : nameof(PoolOptions.TaskTimeouts));
         var preload = Read(() => c.GetStringList("forkserver.preload") ?? [], "actorpool.forkserver.preload");
         foreach (var name in preload)
             Require(!string.IsNullOrWhiteSpace(name) && !name.StartsWith('-'), "actorpool.forkserver.preload", name, "must list assembly names");
@@ -138,6 +158,8 @@ internal sealed record PoolSettings
             MaxWindow = window,
             MaxChunksInFlightPerCall = inFlight,
             DataLink = dataLink,
+            SoftTimeoutMs = soft,
+            HardTimeoutMs = hard,
             Preload = preload.ToArray(),
             WorkerStartupTimeout = startup,
             MaxConsecutiveStartFailures = failures,
@@ -162,6 +184,12 @@ internal sealed record PoolSettings
         if (Array.IndexOf(StartMethods, name) < 0)
             throw new ArgumentException(
                 $"Unknown start method '{name}'. Valid start methods: {string.Join(", ", StartMethods)}.", nameof(PoolOptions.StartMethod));
+    }
+
+    private static int Milliseconds(TimeSpan value, string key)
+    {
+        Require(value >= TimeSpan.Zero && value <= TimeSpan.FromDays(24), key, value, "must be 0s (no limit) or a duration up to 24 days");
+        return (int)Math.Ceiling(value.TotalMilliseconds);
     }
 
     internal static T Read<T>(Func<T> read, string key)

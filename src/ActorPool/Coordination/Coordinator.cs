@@ -152,7 +152,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             m.Sink.CallFailed(new ObjectDisposedException(nameof(Pool), "The pool was closed before this call started."));
             return;
         }
-        _calls[m.CallId] = new CallEntry(m.CallId, m.Function, m.Sink, m.GangSize);
+        _calls[m.CallId] = new CallEntry(m.CallId, m.Function, m.Sink, m.GangSize) { SoftMs = m.SoftMs, HardMs = m.HardMs };
     }
 
     private void OnSubmitChunk(SubmitChunk m)
@@ -181,7 +181,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         foreach (var id in _chunks.Keys.Where(k => k.CallId == m.CallId).ToList())
             _chunks.Remove(id);
         foreach (var w in call.KnownBy)
-            if (_workers.TryGetValue(w, out var worker) && worker.Ref is not null)
+            if (_workers.TryGetValue(w, out var worker) && (worker.Ref is not null || worker.Link is not null))
                 Deliver(worker, new ForgetCall(m.CallId));
         ReplyWaiters();
     }
@@ -304,7 +304,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         worker.Running.Add(chunk.Id);
         worker.TasksAssigned++;
         var function = chunk.Call.KnownBy.Add(worker.Id) ? chunk.Call.Function.Bytes : [];
-        return new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Call.Function.SharedKey, chunk.Items);
+        return new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Call.Function.SharedKey, chunk.Items, chunk.Call.SoftMs, chunk.Call.HardMs);
     }
 
     /// <summary>To a worker over its data link when it has one, else through Akka.Remote.</summary>
@@ -385,8 +385,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             if (m.Error is null)
                 chunk.Call.Sink.ChunkCompleted(chunk.Id.Index, m.Results);
             else
-                chunk.Call.Sink.ChunkFailed(chunk.Id.Index, m.Results, m.Completed,
-                    new TaskFailedException(chunk.FirstIndex + m.Completed, m.Error.Type, m.Error.Message, m.Error.StackTrace, worker.Describe()));
+                chunk.Call.Sink.ChunkFailed(chunk.Id.Index, m.Results, m.Completed, TaskError(chunk, m, worker));
         }
         else
         {
@@ -397,6 +396,18 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         worker.TasksDone++;
         RetireIfDone(worker);
         ReplyWaiters();
+    }
+
+    private static Exception TaskError(ChunkEntry chunk, ChunkDone m, WorkerEntry worker)
+    {
+        var task = chunk.FirstIndex + m.Completed;
+        if (m.Error!.Type == typeof(TaskTimeoutException).FullName)
+        {
+            var hard = m.Error.StackTrace == Worker.TaskClock.HardMarker;
+            var limit = TimeSpan.FromMilliseconds(hard ? chunk.Call.HardMs : chunk.Call.SoftMs);
+            return new TaskTimeoutException(task, $"Task {task} {m.Error.Message} in worker {worker.Describe()}.", worker.Describe(), limit, hard);
+        }
+        return new TaskFailedException(task, m.Error.Type, m.Error.Message, m.Error.StackTrace, worker.Describe());
     }
 
     // ------------------------------------------------------------------ workers
@@ -742,6 +753,10 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         /// <summary>&gt; 0: the call is one group of this many chunks, started together on distinct workers.</summary>
         public int GangSize { get; } = gangSize;
         public bool GangStarted { get; set; }
+
+        /// <summary>Each task's time limits in milliseconds (0: none).</summary>
+        public int SoftMs { get; init; }
+        public int HardMs { get; init; }
         public int Submitted { get; set; }
         public Execution.SerializedFunction Function { get; } = function;
         public ICallSink Sink { get; } = sink;

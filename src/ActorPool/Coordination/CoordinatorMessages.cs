@@ -28,7 +28,7 @@ internal interface ICallSink
 /// A new call; its chunks follow as <see cref="SubmitChunk"/>. <paramref name="GangSize"/> &gt; 0 makes the call one
 /// group of that many chunks (a paired batch): dispatched together, each to its own idle worker, once all are in.
 /// </summary>
-internal sealed record StartCall(long CallId, Execution.SerializedFunction Function, ICallSink Sink, int GangSize = 0);
+internal sealed record StartCall(long CallId, Execution.SerializedFunction Function, ICallSink Sink, int GangSize = 0, int SoftMs = 0, int HardMs = 0);
 
 /// <summary>One chunk of a call: a serialized <c>T[]</c> of <paramref name="Count"/> inputs, the first at <paramref name="FirstIndex"/>.</summary>
 internal sealed record SubmitChunk(ChunkId Chunk, Blob Items, long FirstIndex, int Count);

@@ -25,7 +25,7 @@ internal static class Payload
         var k = Environment.ProcessorCount;
         TaskFunction fn = new MapFunction<(string, int), string>(t => t.Item1 + (t.Item2 * k));
         var copy = (TaskFunction)Deserialize(Serialize(fn))!;
-        var outcome = copy.Run(Deserialize(SerializeItems(new[] { ("a", 1), ("b", 2) }, 0))!);
+        var outcome = copy.Run(Deserialize(SerializeItems(new[] { ("a", 1), ("b", 2) }, 0))!, new Worker.TaskClock());
         Deserialize(Serialize(outcome.Results));
         Deserialize(Serialize(new[] { 1, 2, 3 }));
         Deserialize(Serialize(new[] { 1.0, 2.0 }));

@@ -12,9 +12,10 @@ internal abstract class TaskFunction
 
     /// <summary>
     /// Runs the items of a chunk in order and stops at the first exception: returns the results of the items
-    /// that completed (a <c>TResult[]</c>) and that exception, if any.
+    /// that completed (a <c>TResult[]</c>) and that exception, if any. <paramref name="clock"/> times each task and
+    /// gives it its token.
     /// </summary>
-    public abstract ChunkOutcome Run(object items);
+    public abstract ChunkOutcome Run(object items, Worker.TaskClock clock);
 }
 
 internal readonly record struct ChunkOutcome(Array Results, int Completed, Exception? Error);
@@ -26,23 +27,40 @@ internal sealed class MapFunction<T, TResult>(Func<T, TResult> fn) : TaskFunctio
 
     public override Delegate UserDelegate => _fn;
 
-    public override ChunkOutcome Run(object items)
+    public override ChunkOutcome Run(object items, Worker.TaskClock clock) => RunEach((T[])items, clock, (x, _) => _fn(x));
+
+    /// <summary>Runs <paramref name="run"/> on each input under the clock; stops at the first exception.</summary>
+    internal static ChunkOutcome RunEach(T[] input, Worker.TaskClock clock, Func<T, CancellationToken, TResult> run)
     {
-        var input = (T[])items;
         var results = new TResult[input.Length];
         for (var i = 0; i < input.Length; i++)
         {
+            var token = clock.BeginTask(i, results);
             try
             {
-                results[i] = _fn(input[i]);
+                results[i] = run(input[i], token);
             }
             catch (Exception e)
             {
-                return new ChunkOutcome(results[..i], i, e);
+                return new ChunkOutcome(results[..i], i, clock.Classify(e));
+            }
+            finally
+            {
+                clock.EndTask();
             }
         }
         return new ChunkOutcome(results, input.Length, null);
     }
+}
+
+/// <summary>A task function that takes the task's <see cref="CancellationToken"/> (soft limit, call cancelled).</summary>
+internal sealed class CancellableMapFunction<T, TResult>(Func<T, CancellationToken, TResult> fn) : TaskFunction
+{
+    private readonly Func<T, CancellationToken, TResult> _fn = fn;
+
+    public override Delegate UserDelegate => _fn;
+
+    public override ChunkOutcome Run(object items, Worker.TaskClock clock) => MapFunction<T, TResult>.RunEach((T[])items, clock, _fn);
 }
 
 /// <summary>The pool's <c>initializer(*initargs)</c>, run once in every worker before its first task.</summary>

@@ -167,10 +167,12 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
         WriteBytes(w, m.Function);
         w.Write(m.FunctionKey);
         Write(w, m.Items);
+        w.Write(m.SoftMs);
+        w.Write(m.HardMs);
     }
 
     private static RunChunk ReadRunChunk(BinaryReader r) =>
-        new(ReadChunkId(r), r.ReadInt32(), ReadBytes(r), r.ReadInt64(), ReadBlob(r));
+        new(ReadChunkId(r), r.ReadInt32(), ReadBytes(r), r.ReadInt64(), ReadBlob(r), r.ReadInt32(), r.ReadInt32());
 
     private static void Write(BinaryWriter w, ChunkDone m)
     {

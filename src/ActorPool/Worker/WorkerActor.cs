@@ -50,7 +50,7 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
             Timers.Cancel("register");
             _coordinator = Sender;
             Context.Watch(_coordinator);
-            _runner ??= new TaskRunner(_handshake, Self, _coordinator, m.Initializer, OnRunnerRetired);
+            _runner ??= new TaskRunner(_handshake, Self, _coordinator, m.Initializer, OnRunnerRetired) { HardStopped = () => Leave(WorkerProgram.ExitHardLimit) };
         });
         Receive<WorkerRejected>(m =>
         {
@@ -68,7 +68,11 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
             foreach (var run in m.Chunks)
                 _runner?.Enqueue(run);
         });
-        Receive<ForgetCall>(m => _runner?.Enqueue(m));
+        Receive<ForgetCall>(m =>
+        {
+            _runner?.CallEnded(m.CallId); // at once: a running task of the call is cancelled
+            _runner?.Enqueue(m);
+        });
         Receive<Retire>(_ => _runner?.Enqueue(Retire.Instance));
         // A worker node leaving: tell the coordinator, and answer once what it sent before its acknowledgement has run.
         Receive<Drain>(_ =>
@@ -262,6 +266,18 @@ internal sealed class TaskRunner
         return null;
     }
 
+    /// <summary>
+    /// Called when a task runs past its hard limit, after its timeout has been reported: the worker must go (its task
+    /// thread cannot be stopped). Default: as when retired.
+    /// </summary>
+    public Action? HardStopped { get; init; }
+
+    private readonly TaskClock _clock = new();
+    private Thread? _watchdog;
+
+    /// <summary>Any thread: the call ended; its running task's token fires and its queued chunks are skipped.</summary>
+    public void CallEnded(long callId) => _clock.CallEnded(callId);
+
     public void Enqueue(object message)
     {
         if (!_inbox.IsAddingCompleted)
@@ -288,10 +304,16 @@ internal sealed class TaskRunner
         while (link.Receive() is { } message)
         {
             if (message is RunChunks batch)
+            {
                 foreach (var run in batch.Chunks)
                     Enqueue(run);
+            }
             else
+            {
+                if (message is ForgetCall forget)
+                    CallEnded(forget.CallId); // at once: a running task of the call is cancelled
                 Enqueue(message);
+            }
         }
         // Nothing more will come, and nobody would read results.
         _retired();
@@ -347,7 +369,25 @@ internal sealed class TaskRunner
             {
                 case RunChunk run:
                     Volatile.Write(ref _busySince, Stopwatch.GetTimestamp());
-                    Completed(Run(run));
+                    if (run.HardMs > 0)
+                        StartWatchdog();
+                    if (_clock.BeginChunk(run))
+                    {
+                        try
+                        {
+                            Completed(Run(run));
+                        }
+                        finally
+                        {
+                            _clock.EndChunk();
+                        }
+                    }
+                    else
+                    {
+                        // Its call has ended (cancelled): answer at once so the pool frees the slot.
+                        Completed(new ChunkDone(run.Chunk, run.Attempt, Blob.Of(Payload.Serialize(Array.Empty<object>())), 0,
+                            TaskError.From(new OperationCanceledException("The call was cancelled before this chunk ran.")), 0));
+                    }
                     Volatile.Write(ref _idleSince, Stopwatch.GetTimestamp());
                     Volatile.Write(ref _busySince, 0);
                     _firstChunk.TrySetResult();
@@ -372,8 +412,52 @@ internal sealed class TaskRunner
     private Timer? _flushTimer;
     private bool _flushArmed;
 
+    /// <summary>One thread per worker that has had a task with a hard limit: it stops the worker when one overruns.</summary>
+    private void StartWatchdog()
+    {
+        if (_watchdog is not null)
+            return;
+        _watchdog = new Thread(() =>
+        {
+            while (!_inbox.IsCompleted)
+            {
+                Thread.Sleep(20);
+                if (_clock.Overdue() is not { } overdue)
+                    continue;
+                var (chunk, index, results, ran) = overdue;
+                Blob partial;
+                try
+                {
+                    var done = Array.CreateInstance(results.GetType().GetElementType()!, index);
+                    Array.Copy(results, done, index);
+                    partial = Payload.SerializeToBlob(done, _spillFolder);
+                }
+                catch (Exception)
+                {
+                    partial = Blob.Of(Payload.Serialize(Array.Empty<object>()));
+                    index = 0;
+                }
+                var message = $"ran past its hard limit of {TaskClock.Seconds(chunk.HardMs)} (it had run {ran.TotalSeconds:0.###} s); " +
+                              "the worker was stopped and is replaced";
+                lock (_doneLock)
+                {
+                    FlushLocked();
+                    Send(new ChunkDone(chunk.Chunk, chunk.Attempt, partial, index,
+                        new TaskError(typeof(TaskTimeoutException).FullName!, message, TaskClock.HardMarker), (long)(ran.TotalSeconds * Stopwatch.Frequency)));
+                }
+                Thread.Sleep(100); // let the report leave before the worker does
+                (HardStopped ?? _retired)();
+                return;
+            }
+        })
+        { IsBackground = true, Name = "actorpool-task-watchdog" };
+        _watchdog.Start();
+    }
+
     private void Completed(ChunkDone done)
     {
+        if (_clock.Abandoned)
+            return; // a task ran past its hard limit: the pool has been told, and this worker is going
         lock (_doneLock)
         {
             _done.Add(done);
@@ -439,7 +523,7 @@ internal sealed class TaskRunner
         ChunkOutcome outcome;
         try
         {
-            outcome = function.Run(items!);
+            outcome = function.Run(items!, _clock);
         }
         catch (Exception e)
         {

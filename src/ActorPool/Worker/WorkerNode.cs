@@ -52,6 +52,7 @@ internal static class WorkerNode
                 Console.Error.WriteLine($"ActorPool worker {handshake.WorkerId}: the pool refused it: {reason}");
                 Stop(WorkerProgram.ExitRejected);
             })
+            { HardStopped = () => Stop(WorkerProgram.ExitHardLimit) }
             : null;
 
         // Two workers starting on two cores: let the linked one reach its first result before the ActorSystem

@@ -55,9 +55,10 @@ internal static class WorkerProgram
 
     /// <summary>
     /// Exit codes of a worker process. <see cref="ExitRetryLater"/>: the pool would not take it for now (shutting down,
-    /// broken); <see cref="ExitRejected"/>: it never will (wrong secret, wrong role).
+    /// broken); <see cref="ExitRejected"/>: it never will (wrong secret, wrong role); <see cref="ExitHardLimit"/>: a task ran
+    /// past its hard time limit.
     /// </summary>
-    public const int ExitOk = 0, ExitUsage = 2, ExitHandshake = 3, ExitRejected = 4, ExitRetryLater = 5;
+    public const int ExitOk = 0, ExitUsage = 2, ExitHandshake = 3, ExitRejected = 4, ExitRetryLater = 5, ExitHardLimit = 6;
 
     /// <summary>Runs a spawned worker: <c>--actorpool-worker ID</c>, settings on standard input.</summary>
     public static int Main(string[] args)

@@ -23,7 +23,7 @@ public class PayloadSpec
         {
             var bytes = Payload.SerializeFunction(fn, new MapFunction<int, string>(fn), "task function");
             var copy = (TaskFunction)Payload.Deserialize(bytes)!;
-            var outcome = copy.Run(new[] { 4 });
+            var outcome = copy.Run(new[] { 4 }, new ActorPool.Worker.TaskClock());
             Assert.Null(outcome.Error);
             Assert.Equal(expected, ((string[])outcome.Results)[0]);
         }
@@ -62,7 +62,7 @@ public class PayloadSpec
     public void Map_function_must_stop_at_the_first_exception_and_keep_earlier_results()
     {
         var fn = new MapFunction<int, int>(x => 10 / x);
-        var outcome = fn.Run(new[] { 5, 2, 0, 1 });
+        var outcome = fn.Run(new[] { 5, 2, 0, 1 }, new ActorPool.Worker.TaskClock());
         Assert.Equal(2, outcome.Completed);
         Assert.Equal(new[] { 2, 5 }, (int[])outcome.Results);
         Assert.IsType<DivideByZeroException>(outcome.Error);

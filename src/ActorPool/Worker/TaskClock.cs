@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using ActorPool.Protocol;
+
+namespace ActorPool.Worker;
+
+/// <summary>
+/// A worker's view of the task it runs: its time limits and cancellation. The runner thread marks tasks begun and
+/// ended; the watchdog finds a task past its hard limit; any thread may end a call (its running task's token fires,
+/// its queued chunks are skipped).
+/// </summary>
+internal sealed class TaskClock
+{
+    /// <summary>What a hard-limit <see cref="TaskError"/> carries as its stack trace: it has none worth sending.</summary>
+    public const string HardMarker = "actorpool:hard-time-limit";
+
+    private readonly Lock _gate = new();
+    private RunChunk? _chunk;
+    private int _index = -1;
+    private long _taskStarted;
+    private Array? _results;
+    private CancellationTokenSource? _task;
+    private CancellationTokenSource? _call;
+    private bool _abandoned;
+    private readonly HashSet<long> _ended = [];
+    private readonly Queue<long> _endedOrder = new();
+
+    /// <summary>The chunk about to run; false when its call has ended (skip it).</summary>
+    public bool BeginChunk(RunChunk chunk)
+    {
+        lock (_gate)
+        {
+            if (_ended.Contains(chunk.Chunk.CallId))
+                return false;
+            _chunk = chunk;
+            _call = new CancellationTokenSource();
+            return true;
+        }
+    }
+
+    public void EndChunk()
+    {
+        lock (_gate)
+        {
+            _chunk = null;
+            _call?.Dispose();
+            _call = null;
+        }
+    }
+
+    /// <summary>Task <paramref name="index"/> of the chunk starts; <paramref name="results"/> holds those before it. Its token.</summary>
+    public CancellationToken BeginTask(int index, Array results)
+    {
+        lock (_gate)
+        {
+            _index = index;
+            _results = results;
+            _taskStarted = Stopwatch.GetTimestamp();
+            _task = _call is null ? new CancellationTokenSource() : CancellationTokenSource.CreateLinkedTokenSource(_call.Token);
+            if (_chunk is { SoftMs: > 0 } chunk)
+                _task.CancelAfter(chunk.SoftMs);
+            return _task.Token;
+        }
+    }
+
+    /// <summary>
+    /// The task ended with <paramref name="error"/>: a cancellation by the soft limit becomes the timeout error the
+    /// caller sees (a <see cref="TaskTimeoutException"/>); anything else is returned as it is.
+    /// </summary>
+    public Exception Classify(Exception error)
+    {
+        lock (_gate)
+        {
+            if (error is OperationCanceledException && _chunk is { SoftMs: > 0 } chunk && _task is { IsCancellationRequested: true } &&
+                _call is { IsCancellationRequested: false })
+            {
+                var ran = Stopwatch.GetElapsedTime(_taskStarted);
+                return new TaskTimeoutException(_index, $"ran past its soft limit of {Seconds(chunk.SoftMs)}: its token was cancelled and it stopped after {ran.TotalSeconds:0.###} s",
+                    "", TimeSpan.FromMilliseconds(chunk.SoftMs), hard: false);
+            }
+            return error;
+        }
+    }
+
+    public void EndTask()
+    {
+        lock (_gate)
+        {
+            _index = -1;
+            _results = null;
+            _task?.Dispose();
+            _task = null;
+        }
+    }
+
+    /// <summary>Any thread: the call ended (finished, failed or cancelled by its caller).</summary>
+    public void CallEnded(long callId)
+    {
+        lock (_gate)
+        {
+            if (_ended.Add(callId))
+            {
+                _endedOrder.Enqueue(callId);
+                if (_endedOrder.Count > 4096)
+                    _ended.Remove(_endedOrder.Dequeue());
+            }
+            if (_chunk?.Chunk.CallId == callId)
+                _call?.Cancel();
+        }
+    }
+
+    /// <summary>
+    /// The watchdog: the running task when it is past its hard limit (then this clock is abandoned: the task's thread
+    /// is left to the process's end), else null.
+    /// </summary>
+    public (RunChunk Chunk, int Index, Array Results, TimeSpan Ran)? Overdue()
+    {
+        lock (_gate)
+        {
+            if (_abandoned || _chunk is not { HardMs: > 0 } chunk || _index < 0 || _results is null)
+                return null;
+            var ran = Stopwatch.GetElapsedTime(_taskStarted);
+            if (ran.TotalMilliseconds < chunk.HardMs)
+                return null;
+            _abandoned = true;
+            return (chunk, _index, _results, ran);
+        }
+    }
+
+    /// <summary>A task of this worker ran past its hard limit: nothing the runner does any more is sent.</summary>
+    public bool Abandoned
+    {
+        get { lock (_gate) return _abandoned; }
+    }
+
+    public static string Seconds(int ms) => ms % 1000 == 0 ? $"{ms / 1000} s" : $"{ms / 1000.0:0.###} s";
+}
