@@ -212,6 +212,8 @@ def run(args, ctx):
         sampler = threading.Thread(target=sample, daemon=True)
         with ctx.Pool(w) as pool:
             warm(pool, w)
+            start = rss()
+            peak[0] = start
             sampler.start()
             total = 0
             count = 0
@@ -221,7 +223,8 @@ def run(args, ctx):
             done.set()
             sampler.join()
         assert count == args.size
-        return {"value": max(peak[0], rss()) / (1024.0 * 1024.0)}
+        top = max(peak[0], rss())
+        return {"value": (top - start) / (1024.0 * 1024.0), "peak": top / (1024.0 * 1024.0)}
 
     if args.workload == "worker-crash":
         pool = ctx.Pool(w)

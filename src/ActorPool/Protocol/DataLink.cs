@@ -63,7 +63,10 @@ internal sealed class DataLink : IDisposable
                 BinaryPrimitives.WriteInt32LittleEndian(frame, frame.Length - 4);
                 _stream.Write(frame);
                 if (_buffer.Capacity > 1 << 20)
+                {
+                    _buffer.SetLength(0); // a capacity below the length would throw
                     _buffer.Capacity = 1 << 12; // do not keep a large batch's buffer
+                }
                 return true;
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)

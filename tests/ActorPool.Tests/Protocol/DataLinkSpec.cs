@@ -45,6 +45,26 @@ public sealed class DataLinkSpec : Akka.TestKit.Xunit2.TestKit, IDisposable
     }
 
     [Fact]
+    public async Task A_frame_above_a_mebibyte_must_travel_and_the_link_must_go_on_with_small_ones()
+    {
+        var coordinator = CreateTestProbe();
+        using var listener = DataLinkListener.Start(_folder, "s3cret", coordinator.Ref)!;
+        using var worker = DataLink.Connect(Path.Combine(_folder, DataLinkListener.SocketName));
+        worker.TrySend(new DataLinkHello("w1", "s3cret"));
+        var link = coordinator.ExpectMsg<DataLinkOpened>().Link;
+
+        // A batch of many chunks, as imap over millions of inputs sends: the send buffer grows past 1 MiB, then shrinks.
+        // The worker reads on its own thread, as in a worker process (a frame this size fills the socket's buffer).
+        var received = Task.Run(() => (worker.Receive(), worker.Receive()));
+        var chunks = Enumerable.Range(0, 300).Select(i => new RunChunk(new ChunkId(1, i), 1, [], 0, Blob.Of(new byte[8_000]))).ToArray();
+        Assert.True(link.TrySend(new RunChunks(chunks)));
+        Assert.True(link.TrySend(new ForgetCall(1)));
+        var (batch, next) = await received.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(300, Assert.IsType<RunChunks>(batch).Chunks.Length);
+        Assert.Equal(new ForgetCall(1), next);
+    }
+
+    [Fact]
     public void A_connection_without_the_secret_must_be_refused_closed_and_reported_and_nothing_it_sends_must_reach_the_coordinator()
     {
         var coordinator = CreateTestProbe();
