@@ -6,19 +6,23 @@
 #   dotnet pwsh ./build.ps1 node [--config FILE] [--seed-nodes ADDRESS] ...   (a standalone worker node)
 #   dotnet pwsh ./build.ps1 soak [--minutes M] [--kill-every SECONDS] [--workers N]   (the chaos run)
 #   dotnet pwsh ./build.ps1 build | bench [args] | pack | clean
-[CmdletBinding()]
-param(
-    [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'node', 'bench', 'soak', 'pack', 'clean')]
-    [string] $Target = 'build',
-
-    [ValidateSet('Debug', 'Release')]
-    [string] $Configuration = 'Release',
-
-    # Everything else goes to the program the target runs (demo, node, bench, soak).
-    [Parameter(ValueFromRemainingArguments = $true)]
-    [string[]] $Rest = @()
-)
+#   Build flavour: ACTORPOOL_CONFIGURATION=Debug (default Release).
+#
+# No PowerShell parameters on purpose: PowerShell would bind the programs' own options to them by prefix (--config
+# to -Configuration, -r to -Rest). The first argument is the target; every other argument goes, as typed, to the
+# program the target runs (demo, node, bench, soak).
+$Targets = @('build', 'test', 'demo', 'node', 'bench', 'soak', 'pack', 'clean')
+$Target = if ($args.Count -gt 0) { [string]$args[0] } else { 'build' }
+if ($Targets -notcontains $Target) {
+    [Console]::Error.WriteLine("build.ps1: unknown target '$Target'. Targets: $($Targets -join ', ').")
+    exit 2
+}
+$Rest = @($args | Select-Object -Skip 1 | ForEach-Object { [string]$_ })
+$Configuration = if ($env:ACTORPOOL_CONFIGURATION) { $env:ACTORPOOL_CONFIGURATION } else { 'Release' }
+if (@('Debug', 'Release') -notcontains $Configuration) {
+    [Console]::Error.WriteLine("build.ps1: ACTORPOOL_CONFIGURATION must be Debug or Release, not '$Configuration'.")
+    exit 2
+}
 
 $ErrorActionPreference = 'Stop'
 Set-Location $PSScriptRoot
