@@ -120,6 +120,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     {
         if (_settings.Cluster is not null)
             Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        ReportGauges(gone: true);
         // The ActorSystem is going away: no worker may outlive it, and no call may wait on it.
         foreach (var w in _workers.Values)
             _launcher.Kill(w.Id);
@@ -162,6 +163,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         _lastProgress = Stopwatch.GetTimestamp();
         _chunks[m.Chunk] = new ChunkEntry(m.Chunk, m.Items, m.FirstIndex, m.Count, call);
         call.Submitted++;
+        Diagnostics.PoolMetrics.TasksSubmitted.Add(m.Count);
         _pending.AddLast(m.Chunk);
         RequestDispatch();
     }
@@ -236,6 +238,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
         if (_outgoing.Count > 64)
             _outgoing.Clear(); // workers come and go: do not keep the lists of gone ones
+        ReportGauges();
     }
 
     /// <summary>
@@ -304,6 +307,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         worker.Running.Add(chunk.Id);
         worker.TasksAssigned++;
         var function = chunk.Call.KnownBy.Add(worker.Id) ? chunk.Call.Function.Bytes : [];
+        Diagnostics.PoolMetrics.BytesSent.Add(chunk.Items.Inline.Length + function.Length);
         return new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Call.Function.SharedKey, chunk.Items, chunk.Call.SoftMs, chunk.Call.HardMs);
     }
 
@@ -382,10 +386,18 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         if (_chunks.Remove(m.Chunk, out var chunk) && chunk.Worker == worker)
         {
             chunk.Call.Measure(chunk, m.ElapsedTicks, _settings.MaxWindow);
+            Diagnostics.PoolMetrics.ChunkDuration.Record((double)m.ElapsedTicks / Stopwatch.Frequency);
             if (m.Error is null)
+            {
+                Diagnostics.PoolMetrics.TasksCompleted.Add(chunk.Count);
                 chunk.Call.Sink.ChunkCompleted(chunk.Id.Index, m.Results);
+            }
             else
+            {
+                Diagnostics.PoolMetrics.TasksCompleted.Add(m.Completed);
+                Diagnostics.PoolMetrics.TasksFailed.Add(1);
                 chunk.Call.Sink.ChunkFailed(chunk.Id.Index, m.Results, m.Completed, TaskError(chunk, m, worker));
+            }
         }
         else
         {
@@ -414,6 +426,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void LaunchWorker()
     {
+        Diagnostics.PoolMetrics.WorkerStarts.Add(1);
         var id = $"w{++_launchCounter}";
         var entry = new WorkerEntry(id);
         _workers[id] = entry;
@@ -588,17 +601,21 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             {
                 _chunks.Remove(id);
                 chunk.Call.Sink.ChunkFailed(id.Index, Blob.Of([]), 0, new WorkerLostException(chunk.FirstIndex, w.Describe(), exitCode, chunk.Attempts));
+                Diagnostics.PoolMetrics.TasksFailed.Add(1);
                 failed++;
             }
             else
             {
                 _pending.AddFirst(id);
+                Diagnostics.PoolMetrics.TasksRetried.Add(chunk.Count);
                 requeued++;
             }
         }
         w.Running.Clear();
 
         var expected = w.Retiring || w.Draining || _stopping;
+        if (w.Ready && !expected)
+            Diagnostics.PoolMetrics.WorkerLosses.Add(1);
         if (!w.Ready && !expected)
         {
             // Never became ready: a start failure. Several in a row mean the pool cannot work at all.
@@ -683,8 +700,19 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         ReplyWaiters();
     }
 
+    private long _reportedQueued, _reportedInFlight, _reportedWorkers;
+
+    /// <summary>This pool's share of the process-wide gauges (queued and running chunks, ready workers).</summary>
+    private void ReportGauges(bool gone = false)
+    {
+        long queued = gone ? 0 : _pending.Count, inFlight = gone ? 0 : _chunks.Count - _pending.Count, workers = gone ? 0 : _routees.Count;
+        Diagnostics.PoolMetrics.Adjust(queued - _reportedQueued, inFlight - _reportedInFlight, workers - _reportedWorkers);
+        (_reportedQueued, _reportedInFlight, _reportedWorkers) = (queued, inFlight, workers);
+    }
+
     private void ReplyWaiters()
     {
+        ReportGauges();
         var status = Status();
         if (_readyWaiters.Count > 0 && (status.ReadyWorkers >= _settings.Processes || _brokenReason is not null || _stopping))
         {

@@ -1,0 +1,75 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using ActorPool.IntegrationTests.Support;
+using Xunit;
+
+namespace ActorPool.IntegrationTests;
+
+/// <summary>The ActorPool meter, read the way dotnet-counters and OpenTelemetry read it (a MeterListener), during real calls.</summary>
+[Collection("processes")]
+public sealed class MetricsSpec : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<string, double> _totals = new();
+    private readonly ConcurrentDictionary<string, double> _last = new();
+
+    public MetricsSpec()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == "ActorPool")
+                listener.EnableMeasurementEvents(instrument);
+        };
+        _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            _totals.AddOrUpdate(instrument.Name, value, (_, total) => total + value);
+            _last[instrument.Name] = value;
+        });
+        _listener.SetMeasurementEventCallback<double>((instrument, value, _, _) =>
+            _totals.AddOrUpdate(instrument.Name, 1, (_, count) => count + 1)); // histograms: count the recordings
+        _listener.Start();
+    }
+
+    public void Dispose() => _listener.Dispose();
+
+    private double Total(string name) => _totals.GetValueOrDefault(name);
+
+    [Fact]
+    public async Task Task_and_worker_counters_must_move_during_a_map_and_a_worker_loss()
+    {
+        await using var pool = new Pool(new PoolOptions { Processes = 2 });
+        using var terminating = new Terminating(pool);
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(Total("actorpool.worker.starts") >= 2);
+
+        // While a map runs, the gauges show its chunks and the workers.
+        var running = pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(300, 6), chunkSize: 1);
+        await Task.Delay(400);
+        _listener.RecordObservableInstruments();
+        Assert.Equal(2, _last.GetValueOrDefault("actorpool.workers.alive"));
+        Assert.Equal(2, _last.GetValueOrDefault("actorpool.tasks.in_flight"));
+        Assert.True(_last.TryGetValue("actorpool.tasks.queued", out var queued) && queued is >= 0 and <= 4, $"queued {queued}");
+        await running.WaitAsync(TimeSpan.FromSeconds(60));
+
+        var before = (Submitted: Total("actorpool.tasks.submitted"), Completed: Total("actorpool.tasks.completed"), Chunks: Total("actorpool.chunk.duration"));
+        await pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 100), chunkSize: 10).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(100, Total("actorpool.tasks.submitted") - before.Submitted);
+        Assert.Equal(100, Total("actorpool.tasks.completed") - before.Completed);
+        Assert.Equal(10, Total("actorpool.chunk.duration") - before.Chunks);
+        Assert.True(Total("actorpool.bytes.sent") > 0);
+
+        var failed = Total("actorpool.tasks.failed");
+        await Assert.ThrowsAsync<TaskFailedException>(() => pool.MapAsync(TestFunctions.Divide, [1, 0, 2], chunkSize: 1));
+        Assert.Equal(1, Total("actorpool.tasks.failed") - failed);
+
+        // A worker killed mid-task: a loss, a retry, a replacement start.
+        var (losses, retried, starts) = (Total("actorpool.worker.losses"), Total("actorpool.tasks.retried"), Total("actorpool.worker.starts"));
+        var slow = pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(1500, 2), chunkSize: 1);
+        await Task.Delay(500);
+        Processes.Kill9(Processes.ChildrenOf(Environment.ProcessId).First());
+        await slow.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(1, Total("actorpool.worker.losses") - losses);
+        Assert.Equal(1, Total("actorpool.tasks.retried") - retried);
+        Assert.Equal(1, Total("actorpool.worker.starts") - starts);
+    }
+}
