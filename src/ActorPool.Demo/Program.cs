@@ -195,11 +195,6 @@ static int RunProcessPerItem(double unit, string startMethod, bool daemon)
 
 var config = new InvocationConfiguration();
 var result = root.Parse(args);
-if (result.Errors.Count > 0)
-{
-    foreach (var e in result.Errors)
-        Console.Error.WriteLine(e.Message);
-    Console.Error.WriteLine("Run with --help for usage.");
-    return 2;
-}
+if (ActorPool.Shared.CommandLineErrors.Report(result))
+    return ActorPool.Shared.CommandLineErrors.ExitUsage;
 return await result.InvokeAsync(config);

@@ -16,7 +16,7 @@ internal sealed record NodeOptions(FileInfo? Config, string[] SeedNodes, string?
 internal static class NodeProgram
 {
     /// <summary>Exit codes: 0 left the cluster; 1 could not start; 2 bad options or configuration; 4 refused by the coordinator.</summary>
-    public const int ExitOk = 0, ExitStartFailed = 1, ExitUsage = 2;
+    public const int ExitOk = 0, ExitStartFailed = 1, ExitUsage = Shared.CommandLineErrors.ExitUsage;
 
     public static int Run(NodeOptions options)
     {

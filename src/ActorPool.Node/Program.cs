@@ -54,11 +54,6 @@ root.SetAction(parse => NodeProgram.Run(new NodeOptions(
     parse.GetValue(role), parse.GetValue(assembly) ?? [])));
 
 var result = root.Parse(args);
-if (result.Errors.Count > 0)
-{
-    foreach (var e in result.Errors)
-        Console.Error.WriteLine(e.Message);
-    Console.Error.WriteLine("Run with --help for usage.");
-    return NodeProgram.ExitUsage;
-}
+if (ActorPool.Shared.CommandLineErrors.Report(result))
+    return ActorPool.Shared.CommandLineErrors.ExitUsage;
 return result.Invoke();

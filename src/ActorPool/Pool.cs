@@ -404,10 +404,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         if (timeouts is null)
             return (_settings.SoftTimeoutMs, _settings.HardTimeoutMs);
         var limits = timeouts.ToMilliseconds("timeouts");
-        if (limits.HardMs > 0 && _settings.StartMethod == "thread")
-            throw new ArgumentException(
-                "A hard time limit stops the worker whose task overran; thread workers share this process, so their task thread " +
-                "would only be abandoned. Use the soft limit (a CancellationToken) with the thread start method, or spawn/forkserver.", "timeouts");
+        PoolSettings.CheckHardLimit(_settings.StartMethod, limits.HardMs, "timeouts");
         return limits;
     }
 

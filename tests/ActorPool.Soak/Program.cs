@@ -46,11 +46,6 @@ root.SetAction(async (parse, ct) => await new SoakRun(
     TimeSpan.FromMinutes(parse.GetValue(minutes)), TimeSpan.FromSeconds(parse.GetValue(killEvery)), parse.GetValue(workers)).RunAsync(ct));
 
 var result = root.Parse(args);
-if (result.Errors.Count > 0)
-{
-    foreach (var e in result.Errors)
-        Console.Error.WriteLine(e.Message);
-    Console.Error.WriteLine("Run with --help for usage.");
-    return 2;
-}
+if (ActorPool.Shared.CommandLineErrors.Report(result))
+    return ActorPool.Shared.CommandLineErrors.ExitUsage;
 return await result.InvokeAsync();

@@ -125,11 +125,7 @@ internal sealed record PoolSettings
             soft = Milliseconds(Read(() => c.GetTimeSpan("task.soft-timeout"), "actorpool.task.soft-timeout"), "actorpool.task.soft-timeout");
             hard = Milliseconds(Read(() => c.GetTimeSpan("task.hard-timeout"), "actorpool.task.hard-timeout"), "actorpool.task.hard-timeout");
         }
-        if (hard > 0 && startMethod == "thread")
-            throw new ArgumentException(
-                "A hard time limit stops the worker whose task overran; thread workers share this process, so their task thread " +
-                "would only be abandoned. Use the soft limit (a CancellationToken) with the thread start method, or spawn/forkserver.",
-                options.TaskTimeouts is null ? "actorpool.task.hard-timeout" : nameof(PoolOptions.TaskTimeouts));
+        CheckHardLimit(startMethod, hard, options.TaskTimeouts is null ? "actorpool.task.hard-timeout" : nameof(PoolOptions.TaskTimeouts));
         var preload = Read(() => c.GetStringList("forkserver.preload") ?? [], "actorpool.forkserver.preload");
         foreach (var name in preload)
             Require(!string.IsNullOrWhiteSpace(name) && !name.StartsWith('-'), "actorpool.forkserver.preload", name, "must list assembly names");
@@ -184,6 +180,15 @@ internal sealed record PoolSettings
         if (Array.IndexOf(StartMethods, name) < 0)
             throw new ArgumentException(
                 $"Unknown start method '{name}'. Valid start methods: {string.Join(", ", StartMethods)}.", nameof(PoolOptions.StartMethod));
+    }
+
+    /// <summary>A hard time limit stops a worker: thread workers cannot be stopped, so it is refused for them.</summary>
+    public static void CheckHardLimit(string startMethod, int hardMs, string name)
+    {
+        if (hardMs > 0 && startMethod == "thread")
+            throw new ArgumentException(
+                "A hard time limit stops the worker whose task overran; thread workers share this process, so their task thread " +
+                "would only be abandoned. Use the soft limit (a CancellationToken) with the thread start method, or spawn/forkserver.", name);
     }
 
     private static int Milliseconds(TimeSpan value, string key)
