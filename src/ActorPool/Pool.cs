@@ -186,7 +186,24 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     public int Processes => _settings.Processes;
 
     /// <summary>The coordinator's view of the pool right now (tests look inside).</summary>
-    internal Task<PoolStatus> StatusAsync() => _coordinator.Ask<PoolStatus>(GetStatus.Instance, TimeSpan.FromSeconds(10));
+    internal Task<PoolCounts> CountsAsync() => _coordinator.Ask<PoolCounts>(GetCounts.Instance, TimeSpan.FromSeconds(10));
+
+    /// <summary>
+    /// What the pool is doing right now: per worker its process id, host, start method, state, the task it runs and for
+    /// how long, tasks done and restarts; per running call its progress. <c>ToString()</c> prints it as a table. Answers
+    /// while calls run (a stuck map shows which worker holds which task); Python's Pool has no counterpart.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The pool has been terminated.</exception>
+    public async Task<PoolStatus> GetStatusAsync(CancellationToken cancellationToken = default)
+    {
+        if (_state == PoolState.Terminated)
+            throw new InvalidOperationException("Pool not running (it is Terminated): it has no workers to report.");
+        var status = await _coordinator.Ask<PoolStatus>(GetPoolStatus.Instance, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+        return status with { State = _state };
+    }
+
+    /// <summary>Blocking form of <see cref="GetStatusAsync"/>.</summary>
+    public PoolStatus GetStatus() => GetStatusAsync().GetAwaiter().GetResult();
 
     /// <summary>Where large arguments and results go as files while in flight (tests look inside).</summary>
     internal string? SpillFolder => _spillFolder;
@@ -206,7 +223,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     /// <exception cref="PoolBrokenException">Workers cannot start; the message carries their error output.</exception>
     public async Task WaitForWorkersAsync(CancellationToken cancellationToken = default)
     {
-        var status = await _coordinator.Ask<PoolStatus>(WaitForWorkers.Instance, cancellationToken).ConfigureAwait(false);
+        var status = await _coordinator.Ask<PoolCounts>(WaitForWorkers.Instance, cancellationToken).ConfigureAwait(false);
         if (status.BrokenReason is not null)
             throw new PoolBrokenException(status.BrokenReason);
     }
@@ -222,22 +239,23 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     /// <exception cref="TaskFailedException">A task raised; the first failing input's error (in input order).</exception>
     /// <exception cref="WorkerLostException">A task's worker died more often than the retry limit.</exception>
     /// <exception cref="TaskTimeoutException">A task ran past its hard limit (<paramref name="timeouts"/>, else the pool's).</exception>
+    /// <remarks><paramref name="progress"/>, when given, gets the call's <see cref="PoolProgress"/>, throttled to <c>actorpool.progress-interval</c>.</remarks>
     public Task<IReadOnlyList<TResult>> MapAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
-        int? chunkSize = null, TaskTimeouts? timeouts = null, CancellationToken cancellationToken = default) =>
-        MapCore<Func<T, TResult>, T, TResult>(function, static f => new MapFunction<T, TResult>(f), items, chunkSize, timeouts, cancellationToken);
+        int? chunkSize = null, TaskTimeouts? timeouts = null, IProgress<PoolProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        MapCore<Func<T, TResult>, T, TResult>(function, static f => new MapFunction<T, TResult>(f), items, chunkSize, timeouts, progress, cancellationToken);
 
     /// <summary>
-    /// <see cref="MapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int?,TaskTimeouts?,CancellationToken)"/> with a
+    /// <see cref="MapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int?,TaskTimeouts?,IProgress{PoolProgress}?,CancellationToken)"/> with a
     /// function that takes its task's <see cref="CancellationToken"/>: it fires at the soft time limit, and when the call
     /// is cancelled (<paramref name="cancellationToken"/>), in the worker process.
     /// </summary>
     /// <exception cref="TaskTimeoutException">A task ran past its soft limit and stopped, or past its hard limit.</exception>
     public Task<IReadOnlyList<TResult>> MapAsync<T, TResult>(Func<T, CancellationToken, TResult> function, IEnumerable<T> items,
-        int? chunkSize = null, TaskTimeouts? timeouts = null, CancellationToken cancellationToken = default) =>
-        MapCore<Func<T, CancellationToken, TResult>, T, TResult>(function, static f => new CancellableMapFunction<T, TResult>(f), items, chunkSize, timeouts, cancellationToken);
+        int? chunkSize = null, TaskTimeouts? timeouts = null, IProgress<PoolProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        MapCore<Func<T, CancellationToken, TResult>, T, TResult>(function, static f => new CancellableMapFunction<T, TResult>(f), items, chunkSize, timeouts, progress, cancellationToken);
 
     private async Task<IReadOnlyList<TResult>> MapCore<TDelegate, T, TResult>(TDelegate function, Func<TDelegate, TaskFunction> wrap, IEnumerable<T> items,
-        int? chunkSize, TaskTimeouts? timeouts, CancellationToken cancellationToken) where TDelegate : Delegate
+        int? chunkSize, TaskTimeouts? timeouts, IProgress<PoolProgress>? progress, CancellationToken cancellationToken) where TDelegate : Delegate
     {
         CheckRunning();
         ArgumentNullException.ThrowIfNull(function);
@@ -259,31 +277,33 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             throw;
         }
         var results = new List<TResult>(input.Count);
-        await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, chunks, _settings.MaxChunksInFlightPerCall, ordered: true, _stopped.Token, cancellationToken, limits: limits).ConfigureAwait(false))
+        using var reporter = CallProgress.For(progress, input.Count, _settings.ProgressInterval);
+        await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, chunks, _settings.MaxChunksInFlightPerCall, ordered: true, _stopped.Token, cancellationToken,
+                           limits: limits, progress: reporter, totalTasks: input.Count).ConfigureAwait(false))
             results.AddRange(segment);
         return results;
     }
 
-    /// <summary>Blocking form of <see cref="MapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int?,TaskTimeouts?,CancellationToken)"/>, for scripts.</summary>
+    /// <summary>Blocking form of <see cref="MapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int?,TaskTimeouts?,IProgress{PoolProgress}?,CancellationToken)"/>, for scripts.</summary>
     public IReadOnlyList<TResult> Map<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int? chunkSize = null) =>
         MapAsync(function, items, chunkSize).GetAwaiter().GetResult();
 
     /// <summary>Python's <c>starmap</c>: each input is a tuple of the function's arguments.</summary>
     public Task<IReadOnlyList<TResult>> StarMapAsync<T1, T2, TResult>(Func<T1, T2, TResult> function, IEnumerable<(T1, T2)> items,
-        int? chunkSize = null, CancellationToken cancellationToken = default)
+        int? chunkSize = null, IProgress<PoolProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(function);
         FunctionCache.Check(function, "task function");
-        return MapAsync<(T1, T2), TResult>(t => function(t.Item1, t.Item2), items, chunkSize, cancellationToken: cancellationToken);
+        return MapAsync<(T1, T2), TResult>(t => function(t.Item1, t.Item2), items, chunkSize, progress: progress, cancellationToken: cancellationToken);
     }
 
     /// <summary>Python's <c>starmap</c> for three-argument functions.</summary>
     public Task<IReadOnlyList<TResult>> StarMapAsync<T1, T2, T3, TResult>(Func<T1, T2, T3, TResult> function, IEnumerable<(T1, T2, T3)> items,
-        int? chunkSize = null, CancellationToken cancellationToken = default)
+        int? chunkSize = null, IProgress<PoolProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(function);
         FunctionCache.Check(function, "task function");
-        return MapAsync<(T1, T2, T3), TResult>(t => function(t.Item1, t.Item2, t.Item3), items, chunkSize, cancellationToken: cancellationToken);
+        return MapAsync<(T1, T2, T3), TResult>(t => function(t.Item1, t.Item2, t.Item3), items, chunkSize, progress: progress, cancellationToken: cancellationToken);
     }
 
     /// <summary>Blocking form of <see cref="StarMapAsync{T1,T2,TResult}"/>.</summary>
@@ -307,7 +327,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     /// <exception cref="TaskFailedException">A task raised; the batch's running items finish, later batches do not start.</exception>
     /// <exception cref="WorkerLostException">An item's worker died more often than the retry limit.</exception>
     public async Task<IReadOnlyList<TResult>> MapPairedAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
-        int batchSize = 2, CancellationToken cancellationToken = default)
+        int batchSize = 2, IProgress<PoolProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         CheckRunning();
         ArgumentNullException.ThrowIfNull(function);
@@ -323,6 +343,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var batches = new List<PreparedChunk[]>((input.Count + batchSize - 1) / batchSize);
         var results = new List<TResult>(input.Count);
         var started = 0;
+        using var reporter = CallProgress.For(progress, input.Count, _settings.ProgressInterval);
         try
         {
             for (var first = 0; first < input.Count; first += batchSize) // every argument serialized before anything runs
@@ -336,7 +357,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             {
                 started++;
                 await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, batch, batch.Length, ordered: true, _stopped.Token,
-                                   cancellationToken, gangSize: batch.Length).ConfigureAwait(false))
+                                   cancellationToken, gangSize: batch.Length, progress: reporter, totalTasks: batch.Length).ConfigureAwait(false))
                     results.AddRange(segment);
             }
         }
@@ -360,24 +381,26 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     /// number of chunks in flight (<c>actorpool.dispatch.max-chunks-in-flight-per-call</c>), so an endless input
     /// works. Yields results up to a failing input, then throws its error. Default chunk size 1, as Python's.
     /// </summary>
+    /// <remarks><paramref name="progress"/>, when given, gets the call's <see cref="PoolProgress"/> (its total is known at once for a
+    /// collection, else once the input is read to its end), throttled to <c>actorpool.progress-interval</c>.</remarks>
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
-        int chunkSize = 1, TaskTimeouts? timeouts = null, CancellationToken cancellationToken = default) =>
-        Imap<Func<T, TResult>, T, TResult>(function, static f => new MapFunction<T, TResult>(f), items, chunkSize, ordered: true, timeouts, cancellationToken);
+        int chunkSize = 1, TaskTimeouts? timeouts = null, IProgress<PoolProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Imap<Func<T, TResult>, T, TResult>(function, static f => new MapFunction<T, TResult>(f), items, chunkSize, ordered: true, timeouts, progress, cancellationToken);
 
     /// <summary>
-    /// <see cref="ImapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int,TaskTimeouts?,CancellationToken)"/> with a function
+    /// <see cref="ImapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int,TaskTimeouts?,IProgress{PoolProgress}?,CancellationToken)"/> with a function
     /// that takes its task's <see cref="CancellationToken"/> (soft time limit, call cancelled).
     /// </summary>
     public IAsyncEnumerable<TResult> ImapAsync<T, TResult>(Func<T, CancellationToken, TResult> function, IEnumerable<T> items,
-        int chunkSize = 1, TaskTimeouts? timeouts = null, CancellationToken cancellationToken = default) =>
-        Imap<Func<T, CancellationToken, TResult>, T, TResult>(function, static f => new CancellableMapFunction<T, TResult>(f), items, chunkSize, ordered: true, timeouts, cancellationToken);
+        int chunkSize = 1, TaskTimeouts? timeouts = null, IProgress<PoolProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Imap<Func<T, CancellationToken, TResult>, T, TResult>(function, static f => new CancellableMapFunction<T, TResult>(f), items, chunkSize, ordered: true, timeouts, progress, cancellationToken);
 
-    /// <summary>Like <see cref="ImapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int,TaskTimeouts?,CancellationToken)"/> but yields results as they complete (Python's <c>imap_unordered</c>).</summary>
+    /// <summary>Like <see cref="ImapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int,TaskTimeouts?,IProgress{PoolProgress}?,CancellationToken)"/> but yields results as they complete (Python's <c>imap_unordered</c>).</summary>
     public IAsyncEnumerable<TResult> ImapUnorderedAsync<T, TResult>(Func<T, TResult> function, IEnumerable<T> items,
-        int chunkSize = 1, TaskTimeouts? timeouts = null, CancellationToken cancellationToken = default) =>
-        Imap<Func<T, TResult>, T, TResult>(function, static f => new MapFunction<T, TResult>(f), items, chunkSize, ordered: false, timeouts, cancellationToken);
+        int chunkSize = 1, TaskTimeouts? timeouts = null, IProgress<PoolProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Imap<Func<T, TResult>, T, TResult>(function, static f => new MapFunction<T, TResult>(f), items, chunkSize, ordered: false, timeouts, progress, cancellationToken);
 
-    /// <summary>Blocking form of <see cref="ImapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int,TaskTimeouts?,CancellationToken)"/>.</summary>
+    /// <summary>Blocking form of <see cref="ImapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int,TaskTimeouts?,IProgress{PoolProgress}?,CancellationToken)"/>.</summary>
     public IEnumerable<TResult> Imap<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int chunkSize = 1) =>
         ToBlocking(ImapAsync(function, items, chunkSize));
 
@@ -386,7 +409,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         ToBlocking(ImapUnorderedAsync(function, items, chunkSize));
 
     private IAsyncEnumerable<TResult> Imap<TDelegate, T, TResult>(TDelegate function, Func<TDelegate, TaskFunction> wrap, IEnumerable<T> items, int chunkSize, bool ordered,
-        TaskTimeouts? timeouts, CancellationToken cancellationToken) where TDelegate : Delegate
+        TaskTimeouts? timeouts, IProgress<PoolProgress>? progress, CancellationToken cancellationToken) where TDelegate : Delegate
     {
         // Checked at the call, not at the first MoveNext: a bad argument to imap is the caller's error now.
         CheckRunning();
@@ -395,7 +418,10 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         CheckChunkSize(chunkSize);
         var limits = Limits(timeouts);
         var fn = FunctionCache.Get(function, wrap, "task function");
-        return PoolCall<TResult>.Run(_coordinator, fn, PrepareChunks(items, chunkSize), _settings.MaxChunksInFlightPerCall, ordered, _stopped.Token, cancellationToken, limits);
+        long? total = items.TryGetNonEnumeratedCount(out var count) ? count : null;
+        var interval = _settings.ProgressInterval;
+        return PoolCall<TResult>.Run(_coordinator, fn, PrepareChunks(items, chunkSize), _settings.MaxChunksInFlightPerCall, ordered, _stopped.Token, cancellationToken, limits,
+            progress is null ? null : () => CallProgress.For(progress, total, interval), total);
     }
 
     /// <summary>A call's time limits: its own, else the pool's (<see cref="PoolOptions.TaskTimeouts"/>, <c>actorpool.task.*</c>).</summary>
@@ -518,8 +544,8 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     {
         try
         {
-            await _coordinator.Ask<PoolStatus>(WaitForIdle.Instance).ConfigureAwait(false);
-            await _coordinator.Ask<PoolStatus>(StopWorkers.Instance, _settings.WorkerShutdownTimeout * 3).ConfigureAwait(false);
+            await _coordinator.Ask<PoolCounts>(WaitForIdle.Instance).ConfigureAwait(false);
+            await _coordinator.Ask<PoolCounts>(StopWorkers.Instance, _settings.WorkerShutdownTimeout * 3).ConfigureAwait(false);
         }
         catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
         {
@@ -532,7 +558,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     {
         try
         {
-            await _coordinator.Ask<PoolStatus>(TerminateWorkers.Instance, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            await _coordinator.Ask<PoolCounts>(TerminateWorkers.Instance, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         }
         catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
         {

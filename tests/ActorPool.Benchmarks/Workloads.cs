@@ -39,7 +39,7 @@ public sealed class BenchContext(int workers) : IAsyncDisposable
         _pool ??= new Pool(new PoolOptions { Processes = Workers, ForwardWorkerOutput = false });
         await _pool.WaitForWorkersAsync(ct);
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while ((await _pool.StatusAsync()).RegisteredWorkers < Workers && DateTime.UtcNow < deadline)
+        while ((await _pool.CountsAsync()).RegisteredWorkers < Workers && DateTime.UtcNow < deadline)
             await Task.Delay(20, ct);
         return _pool;
     }

@@ -188,7 +188,7 @@ public sealed class ClusterSpec : IDisposable
         await Task.Delay(TimeSpan.FromSeconds(8)); // a node with the certificate is serving within about 2 s
         Assert.DoesNotContain("serving", stranger.Stdout);
         Assert.DoesNotContain("serving", plain.Stdout);
-        var status = await pool.StatusAsync();
+        var status = await pool.CountsAsync();
         Assert.Equal(1, status.ReadyWorkers);
         Assert.Equal(1, status.RegisteredWorkers);
         Assert.Equal(Enumerable.Range(0, 10).Select(x => x * x), await pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 10)).WaitAsync(TimeSpan.FromSeconds(60)));
@@ -210,7 +210,7 @@ public sealed class ClusterSpec : IDisposable
 
         var pids = await pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(20, 10)).WaitAsync(TimeSpan.FromSeconds(60));
         Assert.All(pids, pid => Assert.Equal(good.Pid, pid));
-        Assert.Equal(1, (await pool.StatusAsync()).ReadyWorkers);
+        Assert.Equal(1, (await pool.CountsAsync()).ReadyWorkers);
     }
 
     /// <summary>The README's local cluster, as typed there: two nodes and the demo as coordinator, all with hocon/three-node-local.conf.</summary>

@@ -37,7 +37,7 @@ public sealed class EmbeddingSpec
                 Assert.DoesNotContain(Environment.ProcessId, pids);
                 Assert.Equal(2, pids.Distinct().Count());
                 // Registration and death watch go through the application's system (Akka.Remote, ActorPool's serializers).
-                Assert.True(await Processes.WaitUntil(() => pool.StatusAsync().GetAwaiter().GetResult().RegisteredWorkers == 2, TimeSpan.FromSeconds(20)),
+                Assert.True(await Processes.WaitUntil(() => pool.CountsAsync().GetAwaiter().GetResult().RegisteredWorkers == 2, TimeSpan.FromSeconds(20)),
                     "the workers did not register through the application's ActorSystem");
                 await pool.DisposeAsync();
             }

@@ -184,11 +184,11 @@ public abstract class PoolContract<TFixture>(TFixture fixture) : IClassFixture<T
     {
         await Pool.WaitForWorkersAsync().WaitAsync(Bound);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        var status = await Pool.StatusAsync();
+        var status = await Pool.CountsAsync();
         while (status.RegisteredWorkers < Pool.Processes && DateTime.UtcNow < deadline)
         {
             await Task.Delay(100);
-            status = await Pool.StatusAsync();
+            status = await Pool.CountsAsync();
         }
         Assert.Equal(Pool.Processes, status.RegisteredWorkers);
         Assert.Equal(Pool.Processes, status.ReadyWorkers);

@@ -133,7 +133,7 @@ public sealed class PoolLifecycleSpec : IDisposable
         {
             intruder.Kill();
         }
-        var status = await pool.StatusAsync();
+        var status = await pool.CountsAsync();
         Assert.Equal(2, status.ReadyWorkers); // the intruder never became one
         Assert.Equal([1, 4, 9], await pool.MapAsync(TestFunctions.Square, [1, 2, 3]).WaitAsync(Bound));
     }

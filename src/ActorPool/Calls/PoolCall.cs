@@ -35,10 +35,17 @@ internal sealed class PoolCall<TResult> : ICallSink
 
     public long Id { get; } = CallIds.Next();
 
-    private PoolCall(IActorRef coordinator, int maxOutstanding)
+    /// <summary>The caller's progress reporter, when it gave one.</summary>
+    private readonly CallProgress? _progress;
+
+    /// <summary>Inputs submitted so far: the total once the input is read to its end.</summary>
+    private long _submittedTasks;
+
+    private PoolCall(IActorRef coordinator, int maxOutstanding, CallProgress? progress)
     {
         _coordinator = coordinator;
         _slots = new SemaphoreSlim(maxOutstanding, maxOutstanding);
+        _progress = progress;
     }
 
     /// <summary>
@@ -48,30 +55,38 @@ internal sealed class PoolCall<TResult> : ICallSink
     /// </summary>
     private readonly record struct Outcome(int Index, Blob? Results, int Completed, Exception? Error, bool Final, int TotalChunks, bool Fatal = false);
 
-    /// <summary>Runs a call: results one by one, in input order (<paramref name="ordered"/>) or as they complete.</summary>
+    /// <summary>
+    /// Runs a call: results one by one, in input order (<paramref name="ordered"/>) or as they complete. The progress
+    /// reporter, made when enumeration starts, gets its last report when the enumeration ends.
+    /// </summary>
     public static async IAsyncEnumerable<TResult> Run(
         IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
-        CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, (int SoftMs, int HardMs) limits = default)
+        CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, (int SoftMs, int HardMs) limits = default,
+        Func<CallProgress?>? progress = null, long? totalTasks = null)
     {
-        await foreach (var segment in RunChunks(coordinator, function, chunks, maxOutstanding, ordered, poolStopped, cancellationToken, limits: limits).ConfigureAwait(false))
+        using var reporter = progress?.Invoke();
+        await foreach (var segment in RunChunks(coordinator, function, chunks, maxOutstanding, ordered, poolStopped, cancellationToken, limits: limits,
+                           progress: reporter, totalTasks: totalTasks).ConfigureAwait(false))
             for (var i = 0; i < segment.Count; i++)
                 yield return segment[i];
     }
 
     /// <summary>
     /// Runs a call: the results of each chunk at once, chunk by chunk (the fast path of map: no per-result step).
-    /// A failed chunk yields the results before the failing input, then throws.
+    /// A failed chunk yields the results before the failing input, then throws. <paramref name="progress"/> counts the
+    /// call's outcomes as they arrive; its owner ends it (a paired operation runs several of these calls under one).
     /// </summary>
     public static async IAsyncEnumerable<ArraySegment<TResult>> RunChunks(
         IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
-        CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, int gangSize = 0, (int SoftMs, int HardMs) limits = default)
+        CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, int gangSize = 0, (int SoftMs, int HardMs) limits = default,
+        CallProgress? progress = null, long? totalTasks = null)
     {
-        var call = new PoolCall<TResult>(coordinator, maxOutstanding);
+        var call = new PoolCall<TResult>(coordinator, maxOutstanding, progress);
         using var feedCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // A pool whose ActorSystem is gone answers nothing: fail the call instead of waiting.
         using var stopped = poolStopped.Register(static c => ((ICallSink)c!).CallFailed(
             new ObjectDisposedException(nameof(Pool), "The pool was terminated while this call was running.")), call);
-        coordinator.Tell(new StartCall(call.Id, function, call, gangSize, limits.SoftMs, limits.HardMs));
+        coordinator.Tell(new StartCall(call.Id, function, call, gangSize, limits.SoftMs, limits.HardMs, totalTasks));
         // Chunks already in memory (map, apply) go out from this thread while slots last; a feeder task takes the
         // rest, and any lazy input (imap), so the caller's own enumerator never runs on the consumer's thread.
         var feeder = chunks is IReadOnlyList<PreparedChunk> list && list.Count <= maxOutstanding
@@ -164,6 +179,7 @@ internal sealed class PoolCall<TResult> : ICallSink
     {
         if (chunk.Items.IsFile)
             _spilled[chunk.Index] = chunk.Items;
+        _submittedTasks += chunk.Count;
         _coordinator.Tell(new SubmitChunk(new ChunkId(Id, chunk.Index), chunk.Items, chunk.FirstIndex, chunk.Count));
     }
 
@@ -174,6 +190,7 @@ internal sealed class PoolCall<TResult> : ICallSink
             _slots.Wait(0);
             Submit(chunk);
         }
+        _progress?.SetTotal(_submittedTasks);
         _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, null, Final: true, TotalChunks: chunks.Count));
         return Task.CompletedTask;
     }
@@ -197,6 +214,8 @@ internal sealed class PoolCall<TResult> : ICallSink
                 Submit(chunk);
                 count++;
             }
+            _progress?.SetTotal(_submittedTasks);
+            _coordinator.Tell(new InputEnded(Id, _submittedTasks));
             _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, null, Final: true, TotalChunks: count));
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -209,11 +228,19 @@ internal sealed class PoolCall<TResult> : ICallSink
         }
     }
 
-    void ICallSink.ChunkCompleted(int index, Blob results) =>
+    void ICallSink.ChunkCompleted(int index, int count, Blob results)
+    {
+        _progress?.AddCompleted(count);
         _outcomes.Writer.TryWrite(new Outcome(index, results, -1, null, false, 0));
+    }
 
-    void ICallSink.ChunkFailed(int index, Blob partialResults, int completed, Exception error) =>
+    void ICallSink.ChunkFailed(int index, Blob partialResults, int completed, Exception error)
+    {
+        _progress?.AddFailed(completed);
         _outcomes.Writer.TryWrite(new Outcome(index, partialResults, completed, error, false, 0));
+    }
+
+    void ICallSink.ChunkRetried(int index, int count) => _progress?.AddRetried(count);
 
     void ICallSink.CallFailed(Exception error) =>
         _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, error, Final: true, 0, Fatal: true));

@@ -36,6 +36,9 @@ internal sealed record PoolSettings
     public required TimeSpan WorkerShutdownTimeout { get; init; }
     public required bool ForwardWorkerOutput { get; init; }
 
+    /// <summary>actorpool.progress-interval: the least time between two progress reports of a call.</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>akka.remote.dot-netty.tcp.maximum-frame-size: the largest message remoting carries.</summary>
     public required int MaxFrameSize { get; init; }
 
@@ -139,6 +142,9 @@ internal sealed record PoolSettings
         var shutdown = Read(() => c.GetTimeSpan("worker.shutdown-timeout"), "actorpool.worker.shutdown-timeout");
         Require(shutdown >= TimeSpan.Zero && shutdown <= TimeSpan.FromMinutes(10), "actorpool.worker.shutdown-timeout", shutdown, "must be between 0s and 10m");
 
+        var progress = Read(() => c.GetTimeSpan("progress-interval"), "actorpool.progress-interval");
+        Require(progress >= TimeSpan.FromMilliseconds(10) && progress <= TimeSpan.FromMinutes(1), "actorpool.progress-interval", progress, "must be between 10ms and 1m");
+
         var frame = Read(() => config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 128000, "akka.remote.dot-netty.tcp.maximum-frame-size");
         Require(frame is >= 256 * 1024 and <= int.MaxValue, "akka.remote.dot-netty.tcp.maximum-frame-size", frame, "must be between 256 KiB and 2 GiB");
 
@@ -161,6 +167,7 @@ internal sealed record PoolSettings
             MaxConsecutiveStartFailures = failures,
             WorkerShutdownTimeout = shutdown,
             ForwardWorkerOutput = options.ForwardWorkerOutput ?? true,
+            ProgressInterval = progress,
         };
     }
 

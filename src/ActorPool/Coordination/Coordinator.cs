@@ -90,7 +90,14 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         });
 
         Receive<WaitForWorkers>(_ => { _readyWaiters.Add(Sender); ReplyWaiters(); });
-        Receive<GetStatus>(_ => Sender.Tell(Status()));
+        Receive<GetCounts>(_ => Sender.Tell(Status()));
+        Receive<GetPoolStatus>(_ => Sender.Tell(Snapshot()));
+        Receive<StatusRequest>(OnStatusRequest);
+        Receive<InputEnded>(m =>
+        {
+            if (_calls.TryGetValue(m.CallId, out var call))
+                call.Total = m.TotalTasks;
+        });
         Receive<WaitForIdle>(_ =>
         {
             _idleWaiters.Add(Sender);
@@ -110,7 +117,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         for (var i = 0; i < _settings.LocalWorkers; i++)
-            LaunchWorker();
+            LaunchWorker(slot: i + 1, restarts: 0);
         if (_settings.Cluster is not null)
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
                 typeof(Akka.Cluster.ClusterEvent.IMemberEvent));
@@ -136,8 +143,47 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         _pending.Clear();
     }
 
-    private PoolStatus Status() =>
+    private PoolCounts Status() =>
         new(_routees.Count, _workers.Count, _calls.Count, _brokenReason, _byRef.Count);
+
+    /// <summary>The pool as users see it (<see cref="ActorPool.PoolStatus"/>): workers by slot, then calls, oldest first.</summary>
+    private ActorPool.PoolStatus Snapshot()
+    {
+        var now = Stopwatch.GetTimestamp();
+        var workers = _workers.Values.OrderBy(w => w.Slot == 0 ? int.MaxValue : w.Slot).ThenBy(w => w.Id, StringComparer.Ordinal).Select(w =>
+        {
+            var oldest = w.Running.Select(id => _chunks.GetValueOrDefault(id)).Where(c => c is not null && c.Worker == w).MinBy(c => c!.DispatchedAt);
+            var task = oldest is null ? null
+                : new RunningTask(oldest.Id.CallId, oldest.FirstIndex, oldest.Count, oldest.Attempts, Stopwatch.GetElapsedTime(oldest.DispatchedAt, now));
+            var state = w.Retiring ? WorkerState.Retiring : w.Draining ? WorkerState.Draining : !w.Ready ? WorkerState.Starting
+                : w.Running.Count > 0 ? WorkerState.Busy : WorkerState.Idle;
+            return new WorkerStatus(w.Id, w.Slot, w.Pid, w.Host, w.Node is null ? _settings.StartMethod : "node", state, task, w.Running.Count, w.ItemsDone, w.Restarts);
+        }).ToList();
+        var queued = _pending.GroupBy(id => id.CallId).ToDictionary(g => g.Key, g => g.Count());
+        var calls = _calls.Values.Where(c => c.Id != WarmUpChunk.CallId).OrderBy(c => c.StartedAt).Select(c =>
+        {
+            var waiting = queued.GetValueOrDefault(c.Id);
+            var running = _chunks.Values.Count(x => x.Call == c && x.Worker is not null);
+            return new CallStatus(c.Id, c.Completed, c.Total, c.Failed, c.Retried, waiting, running, Stopwatch.GetElapsedTime(c.StartedAt, now));
+        }).ToList();
+        var address = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress;
+        return new ActorPool.PoolStatus(_stopping ? PoolState.Closed : PoolState.Running, _settings.StartMethod, _settings.Processes,
+            Self.Path.ToStringWithAddress(address), workers, calls, _brokenReason, DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>A status request from another process (the node program's status command): it must hold a secret of the pool's.</summary>
+    private void OnStatusRequest(StatusRequest m)
+    {
+        var allowed = string.Equals(m.Secret, _secret, StringComparison.Ordinal)
+            || (_settings.Cluster is { } cluster && string.Equals(m.Secret, cluster.Secret, StringComparison.Ordinal));
+        if (!allowed)
+        {
+            _log.Warning("Refused a status request from {0}: it does not hold this pool's secret.", Sender.Path.Address);
+            Sender.Tell(new StatusReply(null, "wrong pool secret"));
+            return;
+        }
+        Sender.Tell(new StatusReply(Snapshot(), null));
+    }
 
     // ------------------------------------------------------------------ calls
 
@@ -153,7 +199,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             m.Sink.CallFailed(new ObjectDisposedException(nameof(Pool), "The pool was closed before this call started."));
             return;
         }
-        _calls[m.CallId] = new CallEntry(m.CallId, m.Function, m.Sink, m.GangSize) { SoftMs = m.SoftMs, HardMs = m.HardMs };
+        _calls[m.CallId] = new CallEntry(m.CallId, m.Function, m.Sink, m.GangSize) { SoftMs = m.SoftMs, HardMs = m.HardMs, Total = m.TotalTasks };
     }
 
     private void OnSubmitChunk(SubmitChunk m)
@@ -387,15 +433,19 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         {
             chunk.Call.Measure(chunk, m.ElapsedTicks, _settings.MaxWindow);
             Diagnostics.PoolMetrics.ChunkDuration.Record((double)m.ElapsedTicks / Stopwatch.Frequency);
+            var done = m.Error is null ? chunk.Count : m.Completed;
+            worker.ItemsDone += done;
+            chunk.Call.Completed += done;
             if (m.Error is null)
             {
                 Diagnostics.PoolMetrics.TasksCompleted.Add(chunk.Count);
-                chunk.Call.Sink.ChunkCompleted(chunk.Id.Index, m.Results);
+                chunk.Call.Sink.ChunkCompleted(chunk.Id.Index, chunk.Count, m.Results);
             }
             else
             {
                 Diagnostics.PoolMetrics.TasksCompleted.Add(m.Completed);
                 Diagnostics.PoolMetrics.TasksFailed.Add(1);
+                chunk.Call.Failed++;
                 chunk.Call.Sink.ChunkFailed(chunk.Id.Index, m.Results, m.Completed, TaskError(chunk, m, worker));
             }
         }
@@ -424,11 +474,12 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     // ------------------------------------------------------------------ workers
 
-    private void LaunchWorker()
+    /// <summary>Starts a worker for <paramref name="slot"/> (1..processes), whose predecessors there number <paramref name="restarts"/>.</summary>
+    private void LaunchWorker(int slot, int restarts)
     {
         Diagnostics.PoolMetrics.WorkerStarts.Add(1);
         var id = $"w{++_launchCounter}";
-        var entry = new WorkerEntry(id);
+        var entry = new WorkerEntry(id) { Slot = slot, Restarts = restarts };
         _workers[id] = entry;
         Timers.StartSingleTimer(("startup", id), new WorkerStartupTimedOut(id), _settings.WorkerStartupTimeout);
         var self = Self;
@@ -602,12 +653,15 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
                 _chunks.Remove(id);
                 chunk.Call.Sink.ChunkFailed(id.Index, Blob.Of([]), 0, new WorkerLostException(chunk.FirstIndex, w.Describe(), exitCode, chunk.Attempts));
                 Diagnostics.PoolMetrics.TasksFailed.Add(1);
+                chunk.Call.Failed++;
                 failed++;
             }
             else
             {
                 _pending.AddFirst(id);
                 Diagnostics.PoolMetrics.TasksRetried.Add(chunk.Count);
+                chunk.Call.Sink.ChunkRetried(id.Index, chunk.Count);
+                chunk.Call.Retried += chunk.Count;
                 requeued++;
             }
         }
@@ -642,7 +696,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
 
         if (!_stopping && _brokenReason is null && !w.External)
-            LaunchWorker();
+            LaunchWorker(w.Slot, w.Restarts + 1);
         Dispatch();
         ReplyWaiters();
     }
@@ -657,7 +711,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         Deliver(w, Retire.Instance);
         _log.Debug("Worker {0} retires after {1} task(s).", w.Describe(), w.TasksDone);
         if (!_stopping && !w.External)
-            LaunchWorker();
+            LaunchWorker(w.Slot, w.Restarts + 1);
     }
 
     private void Break(string reason)
@@ -769,6 +823,13 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         public int TasksAssigned { get; set; }
         public int TasksDone { get; set; }
 
+        /// <summary>Items (not chunks) it finished, for status.</summary>
+        public long ItemsDone { get; set; }
+
+        /// <summary>The pool's worker place it fills (1..processes; 0 for a node worker) and how many held it before.</summary>
+        public int Slot { get; init; }
+        public int Restarts { get; init; }
+
         public bool AtTaskLimit(int max) => max > 0 && TasksAssigned >= max;
 
         public string Describe() => Pid is { } pid ? $"{Id} (pid {pid})" : Id;
@@ -786,6 +847,13 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         public int SoftMs { get; init; }
         public int HardMs { get; init; }
         public int Submitted { get; set; }
+
+        /// <summary>For status: tasks in the call when known, and its outcomes so far.</summary>
+        public long? Total { get; set; }
+        public long Completed { get; set; }
+        public long Failed { get; set; }
+        public long Retried { get; set; }
+        public long StartedAt { get; } = Stopwatch.GetTimestamp();
         public Execution.SerializedFunction Function { get; } = function;
         public ICallSink Sink { get; } = sink;
         public HashSet<string> KnownBy { get; } = new();

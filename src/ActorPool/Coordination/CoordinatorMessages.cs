@@ -9,8 +9,11 @@ namespace ActorPool.Coordination;
 /// </summary>
 internal interface ICallSink
 {
-    /// <summary>All items of the chunk ran; <paramref name="results"/> is a serialized <c>TResult[]</c>.</summary>
-    void ChunkCompleted(int index, Blob results);
+    /// <summary>All <paramref name="count"/> items of the chunk ran; <paramref name="results"/> is a serialized <c>TResult[]</c>.</summary>
+    void ChunkCompleted(int index, int count, Blob results);
+
+    /// <summary>The chunk's worker was lost and its <paramref name="count"/> items are queued again.</summary>
+    void ChunkRetried(int index, int count);
 
     /// <summary>
     /// The first <paramref name="completed"/> items ran (their results in <paramref name="partialResults"/>), then
@@ -28,7 +31,10 @@ internal interface ICallSink
 /// A new call; its chunks follow as <see cref="SubmitChunk"/>. <paramref name="GangSize"/> &gt; 0 makes the call one
 /// group of that many chunks (a paired batch): dispatched together, each to its own idle worker, once all are in.
 /// </summary>
-internal sealed record StartCall(long CallId, Execution.SerializedFunction Function, ICallSink Sink, int GangSize = 0, int SoftMs = 0, int HardMs = 0);
+internal sealed record StartCall(long CallId, Execution.SerializedFunction Function, ICallSink Sink, int GangSize = 0, int SoftMs = 0, int HardMs = 0, long? TotalTasks = null);
+
+/// <summary>A lazy call's input has been read to its end: it has <paramref name="TotalTasks"/> tasks (for status).</summary>
+internal sealed record InputEnded(long CallId, long TotalTasks);
 
 /// <summary>One chunk of a call: a serialized <c>T[]</c> of <paramref name="Count"/> inputs, the first at <paramref name="FirstIndex"/>.</summary>
 internal sealed record SubmitChunk(ChunkId Chunk, Blob Items, long FirstIndex, int Count);
@@ -36,46 +42,53 @@ internal sealed record SubmitChunk(ChunkId Chunk, Blob Items, long FirstIndex, i
 /// <summary>The caller no longer wants the call's outcomes (consumed, failed or cancelled): drop what is queued.</summary>
 internal sealed record EndCall(long CallId);
 
-/// <summary>Reply <see cref="PoolStatus"/> once every worker is ready (or at once if the pool is broken).</summary>
+/// <summary>Reply <see cref="PoolCounts"/> once every worker is ready (or at once if the pool is broken).</summary>
 internal sealed class WaitForWorkers
 {
     public static WaitForWorkers Instance { get; } = new();
     private WaitForWorkers() { }
 }
 
-/// <summary>Reply <see cref="PoolStatus"/> once no call is active.</summary>
+/// <summary>Reply <see cref="PoolCounts"/> once no call is active.</summary>
 internal sealed class WaitForIdle
 {
     public static WaitForIdle Instance { get; } = new();
     private WaitForIdle() { }
 }
 
-/// <summary>Retire every worker (no replacements); reply <see cref="PoolStatus"/> when all have exited.</summary>
+/// <summary>Retire every worker (no replacements); reply <see cref="PoolCounts"/> when all have exited.</summary>
 internal sealed class StopWorkers
 {
     public static StopWorkers Instance { get; } = new();
     private StopWorkers() { }
 }
 
-/// <summary>Fail every call, kill every worker now; reply <see cref="PoolStatus"/>.</summary>
+/// <summary>Fail every call, kill every worker now; reply <see cref="PoolCounts"/>.</summary>
 internal sealed class TerminateWorkers
 {
     public static TerminateWorkers Instance { get; } = new();
     private TerminateWorkers() { }
 }
 
-/// <summary>Reply <see cref="PoolStatus"/> at once.</summary>
-internal sealed class GetStatus
+/// <summary>Reply <see cref="PoolCounts"/> at once.</summary>
+internal sealed class GetCounts
 {
-    public static GetStatus Instance { get; } = new();
-    private GetStatus() { }
+    public static GetCounts Instance { get; } = new();
+    private GetCounts() { }
+}
+
+/// <summary>Reply <see cref="ActorPool.PoolStatus"/> at once (the user's <c>GetStatus</c>).</summary>
+internal sealed class GetPoolStatus
+{
+    public static GetPoolStatus Instance { get; } = new();
+    private GetPoolStatus() { }
 }
 
 /// <summary>
 /// A snapshot of the pool for waiters. <see cref="RegisteredWorkers"/>: workers registered through Akka.Remote (and
 /// death-watched), which a spawned worker does in the background once it works over its data link.
 /// </summary>
-internal sealed record PoolStatus(int ReadyWorkers, int LiveWorkers, int ActiveCalls, string? BrokenReason, int RegisteredWorkers = 0);
+internal sealed record PoolCounts(int ReadyWorkers, int LiveWorkers, int ActiveCalls, string? BrokenReason, int RegisteredWorkers = 0);
 
 // ---------------------------------------------------------------- launcher -> coordinator
 

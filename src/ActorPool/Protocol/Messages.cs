@@ -86,6 +86,15 @@ internal sealed class Retire : IPoolMessage
     private Retire() { }
 }
 
+/// <summary>
+/// Another process asks a coordinator for its <see cref="ActorPool.PoolStatus"/> (the node program's status command).
+/// <see cref="Secret"/> is the cluster's secret (or the pool's). Reply: <see cref="StatusReply"/>.
+/// </summary>
+internal sealed record StatusRequest(string Secret) : IPoolMessage;
+
+/// <summary>The answer to <see cref="StatusRequest"/>: the status, or why it was refused.</summary>
+internal sealed record StatusReply(ActorPool.PoolStatus? Status, string? Refused) : IPoolMessage;
+
 /// <summary>The first frame a worker sends on the pool's data link: who it is, and that it belongs to this pool.</summary>
 internal sealed record DataLinkHello(string WorkerId, string Secret);
 

@@ -326,7 +326,11 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         public Exception? CallError { get; private set; }
         public int CompletedCount => _completed;
 
-        public void ChunkCompleted(int index, Blob results)
+        public void ChunkRetried(int index, int count)
+        {
+        }
+
+        public void ChunkCompleted(int index, int count, Blob results)
         {
             Interlocked.Increment(ref _completed);
             Completed[index] = results;

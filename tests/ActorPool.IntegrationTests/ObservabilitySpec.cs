@@ -1,0 +1,138 @@
+using ActorPool.IntegrationTests.Support;
+using Xunit;
+
+namespace ActorPool.IntegrationTests;
+
+/// <summary>Progress reports and the pool's status, during real calls on spawned worker processes.</summary>
+[Collection("processes")]
+public sealed class ObservabilitySpec
+{
+    /// <summary>Records every report on the thread that makes it (Progress&lt;T&gt; would post them to a context).</summary>
+    private sealed class Recorder : IProgress<PoolProgress>
+    {
+        private readonly List<PoolProgress> _reports = new();
+
+        public IReadOnlyList<PoolProgress> Reports
+        {
+            get { lock (_reports) return _reports.ToList(); }
+        }
+
+        public void Report(PoolProgress value)
+        {
+            lock (_reports) _reports.Add(value);
+        }
+    }
+
+    private static void AssertWellFormed(IReadOnlyList<PoolProgress> reports, TimeSpan elapsed)
+    {
+        Assert.NotEmpty(reports);
+        Assert.True(reports[^1].IsFinal, "the last report is the final one");
+        Assert.Single(reports, r => r.IsFinal);
+        for (var i = 1; i < reports.Count; i++)
+        {
+            Assert.True(reports[i].Completed >= reports[i - 1].Completed, $"completed went back at report {i}");
+            Assert.True(reports[i].Elapsed >= reports[i - 1].Elapsed, $"elapsed went back at report {i}");
+        }
+        // Throttled to the default 100 ms: a first report at once, then at most one per interval, then the final one.
+        var most = (int)(elapsed.TotalMilliseconds / 100) + 2;
+        Assert.True(reports.Count <= most, $"{reports.Count} reports in {elapsed.TotalMilliseconds:0} ms (at most {most})");
+    }
+
+    [Fact]
+    public async Task Map_imap_and_paired_calls_must_report_throttled_progress_and_a_final_report()
+    {
+        await using var pool = new Pool(new PoolOptions { Processes = 2 });
+        using var terminating = new Terminating(pool);
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        // A map of 20,000 items in 2,000 chunks: a handful of reports, not one per chunk.
+        var map = new Recorder();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var squares = await pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 20_000), chunkSize: 10, progress: map).WaitAsync(TimeSpan.FromSeconds(60));
+        var reports = map.Reports;
+        AssertWellFormed(reports, clock.Elapsed);
+        Assert.Equal(20_000, squares.Count);
+        Assert.All(reports, r => Assert.Equal(20_000, r.Total));
+        Assert.Equal(new PoolProgress(20_000, 20_000, 0, 0, reports[^1].Elapsed, IsFinal: true), reports[^1]);
+        Assert.Equal(1.0, reports[^1].Fraction);
+
+        // A lazy imap input: the total is unknown until the input has been read; a failing task is counted.
+        var imap = new Recorder();
+        clock.Restart();
+        await Assert.ThrowsAsync<TaskFailedException>(async () =>
+        {
+            await foreach (var _ in pool.ImapAsync(TestFunctions.Divide, Lazy(), progress: imap).WithCancellation(CancellationToken.None))
+            {
+            }
+        }).WaitAsync(TimeSpan.FromSeconds(60));
+        reports = imap.Reports;
+        AssertWellFormed(reports, clock.Elapsed);
+        Assert.Null(reports[0].Total);
+        Assert.Null(reports[0].Fraction);
+        Assert.Equal(1, reports[^1].Failed);
+        Assert.Equal(6, reports[^1].Total);
+
+        // Paired batches: one progress over every batch.
+        var paired = new Recorder();
+        clock.Restart();
+        await pool.MapPairedAsync(TestFunctions.SlowPid, Enumerable.Repeat(150, 6), progress: paired).WaitAsync(TimeSpan.FromSeconds(60));
+        reports = paired.Reports;
+        AssertWellFormed(reports, clock.Elapsed);
+        Assert.Equal(6, reports[^1].Completed);
+        Assert.All(reports, r => Assert.Equal(6, r.Total));
+        Assert.Contains(reports, r => r.Completed is > 0 and < 6); // seen between the batches, not only at the end
+
+        static IEnumerable<int> Lazy()
+        {
+            foreach (var x in new[] { 5, 4, 3, 2, 1 })
+                yield return x;
+            yield return 0; // 100 / 0
+        }
+    }
+
+    [Fact]
+    public async Task Status_must_name_the_worker_that_runs_a_long_task_and_count_a_restart()
+    {
+        await using var pool = new Pool(new PoolOptions { Processes = 2 });
+        using var terminating = new Terminating(pool);
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        var idle = await pool.GetStatusAsync();
+        Assert.Equal(2, idle.Workers.Count);
+        Assert.All(idle.Workers, w => Assert.Equal(WorkerState.Idle, w.State));
+        Assert.Equal([1, 2], idle.Workers.Select(w => w.Slot));
+        Assert.Empty(idle.Calls);
+
+        // One long task and two short ones: the long one holds one worker while the other finishes the rest.
+        var progress = new Recorder();
+        var call = pool.MapAsync(TestFunctions.SlowPid, [4000, 50, 50], chunkSize: 1, progress: progress);
+        PoolStatus status = idle;
+        Assert.True(await Processes.WaitUntil(() =>
+        {
+            status = pool.GetStatus();
+            return status.Calls is [{ Completed: 2 }] && status.Workers.Any(w => w.Task is { RunningFor.TotalMilliseconds: > 500 });
+        }, TimeSpan.FromSeconds(30)), status.ToString());
+        var busy = Assert.Single(status.Workers, w => w.State == WorkerState.Busy);
+        Assert.NotNull(busy.Pid);
+        Assert.Contains(busy.Pid!.Value, Processes.ChildrenOf(Environment.ProcessId));
+        Assert.Equal("spawn", busy.StartMethod);
+        Assert.Equal(0, busy.Task!.FirstTask);
+        Assert.Equal(status.Calls[0].CallId, busy.Task.CallId);
+        Assert.Equal((3L, 2L, 0, 1), (status.Calls[0].Total!.Value, status.Calls[0].Completed, status.Calls[0].QueuedChunks, status.Calls[0].RunningChunks));
+        var table = status.ToString();
+        Assert.Contains($"{busy.Id} ", table);
+        Assert.Contains($" {busy.Pid} ", table);
+        Assert.Contains($"task 0 of call {busy.Task.CallId}", table);
+
+        // Kill the busy worker: its slot is refilled (one restart), its task runs again and the call completes.
+        Processes.Kill9(busy.Pid.Value);
+        var results = await call.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(3, results.Count);
+        Assert.Equal(1, progress.Reports[^1].Retried);
+        Assert.True(await Processes.WaitUntil(() => pool.GetStatus().Workers.Count(w => w.State == WorkerState.Idle) == 2, TimeSpan.FromSeconds(30)));
+        var after = await pool.GetStatusAsync();
+        var refilled = Assert.Single(after.Workers, w => w.Slot == busy.Slot);
+        Assert.NotEqual(busy.Id, refilled.Id);
+        Assert.Equal(1, refilled.Restarts);
+        Assert.Equal(3, after.Workers.Sum(w => w.TasksDone)); // the other worker ran the short tasks, the replacement the retried one
+    }
+}
