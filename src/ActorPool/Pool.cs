@@ -344,6 +344,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var results = new List<TResult>(input.Count);
         var started = 0;
         using var reporter = CallProgress.For(progress, input.Count, _settings.ProgressInterval);
+        using var span = Diagnostics.PoolTracing.StartCall("map_paired", null, input.Count); // the batches' spans are its children
         try
         {
             for (var first = 0; first < input.Count; first += batchSize) // every argument serialized before anything runs
@@ -357,7 +358,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             {
                 started++;
                 await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, batch, batch.Length, ordered: true, _stopped.Token,
-                                   cancellationToken, gangSize: batch.Length, progress: reporter, totalTasks: batch.Length).ConfigureAwait(false))
+                                   cancellationToken, gangSize: batch.Length, progress: reporter, totalTasks: batch.Length, operation: "map_paired batch").ConfigureAwait(false))
                     results.AddRange(segment);
             }
         }
@@ -461,7 +462,8 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var limits = Limits(timeouts);
         var fn = FunctionCache.Get(function, wrap, "task function");
         var chunk = new PreparedChunk(0, 0, 1, Blob.Of(UnitChunk));
-        await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, [chunk], 1, ordered: true, _stopped.Token, cancellationToken, limits: limits).ConfigureAwait(false))
+        await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, [chunk], 1, ordered: true, _stopped.Token, cancellationToken, limits: limits,
+                           totalTasks: 1, operation: "apply").ConfigureAwait(false))
             return segment[0];
         throw new InvalidOperationException("The task completed without a result.");
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ActorPool.IntegrationTests.Support;
 using Xunit;
 
@@ -134,5 +135,77 @@ public sealed class ObservabilitySpec
         Assert.NotEqual(busy.Id, refilled.Id);
         Assert.Equal(1, refilled.Restarts);
         Assert.Equal(3, after.Workers.Sum(w => w.TasksDone)); // the other worker ran the short tasks, the replacement the retried one
+    }
+}
+
+/// <summary>Traces: the caller's span of a call and its tasks' spans in the worker processes make one trace.</summary>
+[Collection("processes")]
+public sealed class TracingSpec : IDisposable
+{
+    private readonly List<Activity> _stopped = new();
+    private readonly ActivityListener _listener;
+    private readonly string _folder = Directory.CreateTempSubdirectory("actorpool-trace-").FullName;
+
+    public TracingSpec()
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == "ActorPool",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a => { lock (_stopped) _stopped.Add(a); },
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    private sealed record Span(string TraceId, string SpanId, string ParentId, string Name, int Pid, string Status, long Task);
+
+    [Fact]
+    public async Task A_map_must_be_one_trace_from_the_caller_to_the_tasks_in_the_worker_processes()
+    {
+        var spans = Path.Combine(_folder, "spans.txt");
+        await using var pool = new Pool(new PoolOptions { Processes = 2, Initializer = TestFunctions.TraceToFile, InitArgs = [spans] });
+        using var terminating = new Terminating(pool);
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        await pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(100, 6), chunkSize: 1).WaitAsync(TimeSpan.FromSeconds(60));
+        await Assert.ThrowsAsync<TaskFailedException>(() => pool.MapAsync(TestFunctions.Divide, [1, 0], chunkSize: 1)).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Activity[] calls;
+        lock (_stopped) calls = _stopped.Where(a => a.DisplayName == "ActorPool map").ToArray();
+        Assert.Equal(2, calls.Length);
+        var (map, failing) = (calls[0], calls[1]);
+        Assert.Equal(ActivityKind.Client, map.Kind);
+        Assert.Equal(6L, map.GetTagItem("actorpool.tasks"));
+        Assert.Equal(ActivityStatusCode.Unset, map.Status);
+        Assert.Equal(ActivityStatusCode.Error, failing.Status);
+
+        // The workers write a span when it ends, after they send the result: wait for the last lines.
+        List<Span> tasks = [];
+        Assert.True(await Processes.WaitUntil(() =>
+        {
+            tasks = File.Exists(spans) ? File.ReadAllLines(spans).Select(Parse).Where(s => s.Name == "ActorPool_task").ToList() : [];
+            return tasks.Count(s => s.TraceId == failing.TraceId.ToString()) == 2 && tasks.Count(s => s.TraceId == map.TraceId.ToString()) == 6;
+        }, TimeSpan.FromSeconds(20)), string.Join("\n", tasks));
+        var mapTasks = tasks.Where(s => s.TraceId == map.TraceId.ToString()).ToList();
+        Assert.All(mapTasks, s => Assert.Equal(map.SpanId.ToString(), s.ParentId));
+        Assert.Equal(Enumerable.Range(0, 6).Select(i => (long)i), mapTasks.Select(s => s.Task).Order());
+        var pids = mapTasks.Select(s => s.Pid).Distinct().ToList();
+        Assert.Equal(2, pids.Count); // both worker processes ran tasks of the one trace
+        Assert.DoesNotContain(Environment.ProcessId, pids);
+        Assert.All(pids, pid => Assert.Contains(pid, Processes.ChildrenOf(Environment.ProcessId)));
+        var failedTask = Assert.Single(tasks, s => s.TraceId == failing.TraceId.ToString() && s.Status == "Error");
+        Assert.Equal(1, failedTask.Task);
+    }
+
+    private static Span Parse(string line)
+    {
+        var f = line.Split(' ');
+        return new Span(f[0], f[1], f[2], f[3], int.Parse(f[4]), f[5], long.Parse(f[6]));
     }
 }

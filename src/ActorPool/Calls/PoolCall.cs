@@ -66,7 +66,7 @@ internal sealed class PoolCall<TResult> : ICallSink
     {
         using var reporter = progress?.Invoke();
         await foreach (var segment in RunChunks(coordinator, function, chunks, maxOutstanding, ordered, poolStopped, cancellationToken, limits: limits,
-                           progress: reporter, totalTasks: totalTasks).ConfigureAwait(false))
+                           progress: reporter, totalTasks: totalTasks, operation: ordered ? "imap" : "imap_unordered").ConfigureAwait(false))
             for (var i = 0; i < segment.Count; i++)
                 yield return segment[i];
     }
@@ -79,14 +79,17 @@ internal sealed class PoolCall<TResult> : ICallSink
     public static async IAsyncEnumerable<ArraySegment<TResult>> RunChunks(
         IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
         CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, int gangSize = 0, (int SoftMs, int HardMs) limits = default,
-        CallProgress? progress = null, long? totalTasks = null)
+        CallProgress? progress = null, long? totalTasks = null, string operation = "map")
     {
         var call = new PoolCall<TResult>(coordinator, maxOutstanding, progress);
+        // The call's span: its context goes with every chunk, so the tasks' spans in the workers are its children.
+        using var span = Diagnostics.PoolTracing.StartCall(operation, call.Id, totalTasks);
+        Exception? failure = null;
         using var feedCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // A pool whose ActorSystem is gone answers nothing: fail the call instead of waiting.
         using var stopped = poolStopped.Register(static c => ((ICallSink)c!).CallFailed(
             new ObjectDisposedException(nameof(Pool), "The pool was terminated while this call was running.")), call);
-        coordinator.Tell(new StartCall(call.Id, function, call, gangSize, limits.SoftMs, limits.HardMs, totalTasks));
+        coordinator.Tell(new StartCall(call.Id, function, call, gangSize, limits.SoftMs, limits.HardMs, totalTasks, span?.Id));
         // Chunks already in memory (map, apply) go out from this thread while slots last; a feeder task takes the
         // rest, and any lazy input (imap), so the caller's own enumerator never runs on the consumer's thread.
         var feeder = chunks is IReadOnlyList<PreparedChunk> list && list.Count <= maxOutstanding
@@ -109,7 +112,7 @@ internal sealed class PoolCall<TResult> : ICallSink
                 {
                     o = await call._outcomes.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
                     if (o.Fatal)
-                        throw o.Error!;
+                        throw failure = o.Error!;
                     if (o.Final)
                     {
                         inputError = o.Error;
@@ -139,15 +142,17 @@ internal sealed class PoolCall<TResult> : ICallSink
                 if (n > 0)
                     yield return new ArraySegment<TResult>(results, 0, n);
                 if (o.Error is not null)
-                    throw o.Error;
+                    throw failure = o.Error;
                 next++;
                 call._slots.Release();
             }
             if (inputError is not null)
-                throw inputError;
+                throw failure = inputError;
         }
         finally
         {
+            if (failure is not null)
+                Diagnostics.PoolTracing.Fail(span, failure);
             feedCts.Cancel();
             coordinator.Tell(new EndCall(call.Id));
             call.DropSpilled(pending);

@@ -199,7 +199,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             m.Sink.CallFailed(new ObjectDisposedException(nameof(Pool), "The pool was closed before this call started."));
             return;
         }
-        _calls[m.CallId] = new CallEntry(m.CallId, m.Function, m.Sink, m.GangSize) { SoftMs = m.SoftMs, HardMs = m.HardMs, Total = m.TotalTasks };
+        _calls[m.CallId] = new CallEntry(m.CallId, m.Function, m.Sink, m.GangSize) { SoftMs = m.SoftMs, HardMs = m.HardMs, Total = m.TotalTasks, TraceParent = m.TraceParent };
     }
 
     private void OnSubmitChunk(SubmitChunk m)
@@ -354,7 +354,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         worker.TasksAssigned++;
         var function = chunk.Call.KnownBy.Add(worker.Id) ? chunk.Call.Function.Bytes : [];
         Diagnostics.PoolMetrics.BytesSent.Add(chunk.Items.Inline.Length + function.Length);
-        return new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Call.Function.SharedKey, chunk.Items, chunk.Call.SoftMs, chunk.Call.HardMs);
+        return new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Call.Function.SharedKey, chunk.Items, chunk.Call.SoftMs, chunk.Call.HardMs,
+            chunk.Call.TraceParent, chunk.FirstIndex);
     }
 
     /// <summary>To a worker over its data link when it has one, else through Akka.Remote.</summary>
@@ -846,6 +847,9 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         /// <summary>Each task's time limits in milliseconds (0: none).</summary>
         public int SoftMs { get; init; }
         public int HardMs { get; init; }
+
+        /// <summary>The caller's span of the call (W3C traceparent), sent with each chunk; null when not traced.</summary>
+        public string? TraceParent { get; init; }
         public int Submitted { get; set; }
 
         /// <summary>For status: tasks in the call when known, and its outcomes so far.</summary>

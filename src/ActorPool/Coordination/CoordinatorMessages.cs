@@ -31,7 +31,7 @@ internal interface ICallSink
 /// A new call; its chunks follow as <see cref="SubmitChunk"/>. <paramref name="GangSize"/> &gt; 0 makes the call one
 /// group of that many chunks (a paired batch): dispatched together, each to its own idle worker, once all are in.
 /// </summary>
-internal sealed record StartCall(long CallId, Execution.SerializedFunction Function, ICallSink Sink, int GangSize = 0, int SoftMs = 0, int HardMs = 0, long? TotalTasks = null);
+internal sealed record StartCall(long CallId, Execution.SerializedFunction Function, ICallSink Sink, int GangSize = 0, int SoftMs = 0, int HardMs = 0, long? TotalTasks = null, string? TraceParent = null);
 
 /// <summary>A lazy call's input has been read to its end: it has <paramref name="TotalTasks"/> tasks (for status).</summary>
 internal sealed record InputEnded(long CallId, long TotalTasks);

@@ -69,9 +69,12 @@ internal sealed record WorkerRejected(string Reason, bool Retry = false) : IPool
 /// the first chunk of a call a worker sees and empty afterwards (the worker caches it until <see cref="ForgetCall"/>).
 /// A non-zero <see cref="FunctionKey"/> marks a function without state that the worker may keep across calls.
 /// <see cref="Items"/> is a serialized <c>T[]</c> (inline, or a file of the pool's spill folder). <see cref="SoftMs"/> and
-/// <see cref="HardMs"/> are each task's time limits (0: none; see <see cref="TaskTimeouts"/>). Reply: <see cref="ChunkDone"/>.
+/// <see cref="HardMs"/> are each task's time limits (0: none; see <see cref="TaskTimeouts"/>). <see cref="TraceParent"/> is the
+/// call's W3C trace context when the caller traces it (tasks' spans are its children), and <see cref="FirstIndex"/> the
+/// index of the chunk's first item in the call's input. Reply: <see cref="ChunkDone"/>.
 /// </summary>
-internal sealed record RunChunk(ChunkId Chunk, int Attempt, byte[] Function, long FunctionKey, Blob Items, int SoftMs = 0, int HardMs = 0) : IPoolMessage;
+internal sealed record RunChunk(ChunkId Chunk, int Attempt, byte[] Function, long FunctionKey, Blob Items, int SoftMs = 0, int HardMs = 0,
+    string? TraceParent = null, long FirstIndex = 0) : IPoolMessage;
 
 /// <summary>Several chunks for one worker at once (when its window is wider than one), run in order.</summary>
 internal sealed record RunChunks(RunChunk[] Chunks) : IPoolMessage;

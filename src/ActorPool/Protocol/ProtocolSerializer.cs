@@ -169,10 +169,14 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
         Write(w, m.Items);
         w.Write(m.SoftMs);
         w.Write(m.HardMs);
+        w.Write(m.TraceParent ?? "");
+        w.Write(m.FirstIndex);
     }
 
     private static RunChunk ReadRunChunk(BinaryReader r) =>
-        new(ReadChunkId(r), r.ReadInt32(), ReadBytes(r), r.ReadInt64(), ReadBlob(r), r.ReadInt32(), r.ReadInt32());
+        new(ReadChunkId(r), r.ReadInt32(), ReadBytes(r), r.ReadInt64(), ReadBlob(r), r.ReadInt32(), r.ReadInt32(), NullIfEmpty(r.ReadString()), r.ReadInt64());
+
+    private static string? NullIfEmpty(string s) => s.Length == 0 ? null : s;
 
     private static void Write(BinaryWriter w, ChunkDone m)
     {

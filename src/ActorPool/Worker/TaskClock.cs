@@ -21,6 +21,8 @@ internal sealed class TaskClock
     private CancellationTokenSource? _task;
     private CancellationTokenSource? _call;
     private bool _abandoned;
+    private ActivityContext? _traceParent;
+    private Activity? _span;
     private readonly HashSet<long> _ended = [];
     private readonly Queue<long> _endedOrder = new();
 
@@ -33,6 +35,7 @@ internal sealed class TaskClock
                 return false;
             _chunk = chunk;
             _call = new CancellationTokenSource();
+            _traceParent = chunk.TraceParent is { } tp && ActivityContext.TryParse(tp, null, out var parent) ? parent : null;
             return true;
         }
     }
@@ -58,6 +61,8 @@ internal sealed class TaskClock
             _task = _call is null ? new CancellationTokenSource() : CancellationTokenSource.CreateLinkedTokenSource(_call.Token);
             if (_chunk is { SoftMs: > 0 } chunk)
                 _task.CancelAfter(chunk.SoftMs);
+            if (_traceParent is { } parent && _chunk is { } traced)
+                _span = Diagnostics.PoolTracing.StartTask(parent, traced.Chunk.CallId, traced.FirstIndex + index, traced.Attempt);
             return _task.Token;
         }
     }
@@ -74,9 +79,10 @@ internal sealed class TaskClock
                 _call is { IsCancellationRequested: false })
             {
                 var ran = Stopwatch.GetElapsedTime(_taskStarted);
-                return new TaskTimeoutException(_index, $"ran past its soft limit of {Seconds(chunk.SoftMs)}: its token was cancelled and it stopped after {ran.TotalSeconds:0.###} s",
+                error = new TaskTimeoutException(_index, $"ran past its soft limit of {Seconds(chunk.SoftMs)}: its token was cancelled and it stopped after {ran.TotalSeconds:0.###} s",
                     "", TimeSpan.FromMilliseconds(chunk.SoftMs), hard: false);
             }
+            Diagnostics.PoolTracing.Fail(_span, error);
             return error;
         }
     }
@@ -89,6 +95,8 @@ internal sealed class TaskClock
             _results = null;
             _task?.Dispose();
             _task = null;
+            _span?.Dispose();
+            _span = null;
         }
     }
 

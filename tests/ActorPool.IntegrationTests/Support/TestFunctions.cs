@@ -72,4 +72,25 @@ public static class TestFunctions
     public static void Init(string greeting, int times) => Greeting = string.Concat(Enumerable.Repeat(greeting, times));
 
     public static void FailingInit() => throw new InvalidOperationException("no database here");
+
+    private static System.Diagnostics.ActivityListener? _traceListener;
+
+    /// <summary>
+    /// A pool initializer that does in a worker what an OpenTelemetry exporter would: listens to the ActorPool source and
+    /// writes each ended span (trace id, span id, parent span id, name, pid, status) as a line of <paramref name="path"/>.
+    /// </summary>
+    public static void TraceToFile(string path)
+    {
+        _traceListener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name == "ActorPool",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a =>
+            {
+                lock (path)
+                    File.AppendAllText(path, $"{a.TraceId} {a.SpanId} {a.ParentSpanId} {a.DisplayName.Replace(' ', '_')} {Environment.ProcessId} {a.Status} {a.GetTagItem("actorpool.task.index")}\n");
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(_traceListener);
+    }
 }

@@ -18,6 +18,7 @@ public class ProtocolSerializerSpec : IDisposable
     {
         new RunChunk(new ChunkId(7, 3), 2, [1, 2, 3], 99, Blob.Of([4, 5])),
         new RunChunk(new ChunkId(long.MaxValue, 0), 1, [], 0, new Blob([], "/dev/shm/actorpool-1-x/abc")),
+        new RunChunk(new ChunkId(2, 5), 1, [], 0, Blob.Of([1]), 500, 0, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", 50),
         new ChunkDone(new ChunkId(1, 2), 1, Blob.Of([9]), -1, null, 12345),
         new ChunkDone(new ChunkId(1, 2), 3, new Blob([], "/tmp/r"), 4, new TaskError("System.X", "boom é", "at Y"), 1),
     };
@@ -50,7 +51,7 @@ public class ProtocolSerializerSpec : IDisposable
     // Records compare byte arrays by reference: compare their contents through a rendering instead.
     private static string Show(object m) => m switch
     {
-        RunChunk r => $"{r.Chunk}|{r.Attempt}|{Convert.ToHexString(r.Function)}|{r.FunctionKey}|{Show(r.Items)}",
+        RunChunk r => $"{r.Chunk}|{r.Attempt}|{Convert.ToHexString(r.Function)}|{r.FunctionKey}|{Show(r.Items)}|{r.SoftMs}|{r.HardMs}|{r.TraceParent ?? "null"}|{r.FirstIndex}",
         RunChunks b => string.Join(";", b.Chunks.Select(Show)),
         ChunkDone d => $"{d.Chunk}|{d.Attempt}|{Show(d.Results)}|{d.Completed}|{d.Error}|{d.ElapsedTicks}",
         ChunksDone b => string.Join(";", b.Results.Select(Show)),
