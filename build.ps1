@@ -5,7 +5,8 @@
 #   dotnet tool restore && dotnet pwsh ./build.ps1 test
 #   dotnet pwsh ./build.ps1 node [--config FILE] [--seed-nodes ADDRESS] ...   (a standalone worker node)
 #   dotnet pwsh ./build.ps1 soak [--minutes M] [--kill-every SECONDS] [--workers N]   (the chaos run)
-#   dotnet pwsh ./build.ps1 build | bench [args] | pack | clean
+#   dotnet pwsh ./build.ps1 pack    (the NuGet packages ActorPool, ActorPool.Hosting and the ActorPool.Node tool, into artifacts/packages)
+#   dotnet pwsh ./build.ps1 build | bench [args] | clean
 #   Build flavour: ACTORPOOL_CONFIGURATION=Debug (default Release).
 #
 # No PowerShell parameters on purpose: PowerShell would bind the programs' own options to them by prefix (--config
@@ -57,12 +58,18 @@ function Publish-AppUnlocked([string] $Project, [string] $Out) {
     return Join-Path ([System.IO.Path]::GetDirectoryName($Project)) "bin/$Configuration/net10.0"
 }
 
+# The projects that are NuGet packages (every other one has IsPackable=false); they pack to artifacts/packages.
+$Packages = @('src/ActorPool/ActorPool.csproj', 'src/ActorPool.Hosting/ActorPool.Hosting.csproj', 'src/ActorPool.Node/ActorPool.Node.csproj')
+
 switch ($Target) {
     'build' {
         Invoke-Dotnet build ActorPool.sln -c $Configuration
     }
     'test' {
         Invoke-Dotnet build ActorPool.sln -c $Configuration
+        # The package test installs the packages into a new application, as a user would: pack what was just built.
+        # Only the packable projects pack; the packages go to artifacts/packages (PackageOutputPath).
+        Invoke-Dotnet pack ActorPool.sln -c $Configuration --no-build --nologo
         # A hung test is a failure, not a stuck build: the blame collector ends it (and its processes) after 5 minutes.
         Invoke-Dotnet test ActorPool.sln -c $Configuration --no-build --blame-hang-timeout 5m `
             --logger 'console;verbosity=normal' --results-directory artifacts/test-results
@@ -88,7 +95,8 @@ switch ($Target) {
         exit $LASTEXITCODE
     }
     'pack' {
-        Invoke-Dotnet pack src/ActorPool/ActorPool.csproj -c $Configuration -o artifacts/packages
+        foreach ($project in $Packages) { Invoke-Dotnet pack $project -c $Configuration --nologo }
+        Write-Host "Packages in $(Join-Path $PSScriptRoot 'artifacts/packages')"
     }
     'clean' {
         Invoke-Dotnet clean ActorPool.sln -c $Configuration

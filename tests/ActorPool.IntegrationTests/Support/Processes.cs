@@ -84,16 +84,37 @@ internal sealed class StartedProgram : IDisposable
     /// <param name="environment">Variables set for it (besides this process's).</param>
     /// <param name="args">Its command line.</param>
     public StartedProgram(string dll, IReadOnlyDictionary<string, string>? environment, params string[] args)
+        : this("dotnet", [dll, .. args], environment?.ToDictionary(e => e.Key, string? (e) => e.Value), null)
     {
-        var psi = new ProcessStartInfo("dotnet")
+    }
+
+    /// <summary>Starts any executable (<c>dotnet</c> with a command, an installed tool...).</summary>
+    /// <param name="fileName">The executable.</param>
+    /// <param name="args">Its command line.</param>
+    /// <param name="environment">Variables set for it (besides this process's); a null value removes one.</param>
+    /// <param name="workingDirectory">Where it runs (default: this process's current directory).</param>
+    public static StartedProgram Start(string fileName, IReadOnlyList<string> args,
+        IReadOnlyDictionary<string, string?>? environment = null, string? workingDirectory = null) =>
+        new(fileName, args, environment, workingDirectory);
+
+    private StartedProgram(string fileName, IReadOnlyList<string> args, IReadOnlyDictionary<string, string?>? environment,
+        string? workingDirectory)
+    {
+        var psi = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
-            psi.Environment[name] = value;
-        psi.ArgumentList.Add(dll);
+        if (workingDirectory is not null)
+            psi.WorkingDirectory = workingDirectory;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+                psi.Environment.Remove(name);
+            else
+                psi.Environment[name] = value;
+        }
         foreach (var a in args)
             psi.ArgumentList.Add(a);
         _process = new Process { StartInfo = psi };
