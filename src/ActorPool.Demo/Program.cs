@@ -70,7 +70,12 @@ var configFile = new Option<FileInfo?>("--config", "-c")
                   "coordinator and standalone worker nodes serve it. The file's worker counts apply unless --workers is given.",
 };
 
-var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit, startMethod, paired, perItemProcess, daemon, withQueue, withLock, configFile };
+var noProgress = new Option<bool>("--no-progress")
+{
+    Description = "Do not show the map's progress (a live bar in a terminal; \"Progress: ...\" lines, at most one a second, when output is redirected).",
+};
+
+var root = new RootCommand("The seed example: 8 sleeping tasks mapped over a pool of worker processes.") { workers, unit, startMethod, paired, perItemProcess, daemon, withQueue, withLock, configFile, noProgress };
 root.SetAction(async (parse, ct) =>
 {
     var n = parse.GetValue(workers);
@@ -131,12 +136,16 @@ root.SetAction(async (parse, ct) =>
         using (printLock.Lock()) { } // the lock manager is up before the timing starts
     clock.Restart();
     IReadOnlyList<string> done;
+    // The map's progress: a bar below the workers' lines in a terminal, plain lines when redirected.
+    var display = parse.GetValue(noProgress) ? null : ActorPool.Shared.ConsoleProgress.Start();
+    var progress = display?.For("Progress");
+    await using (display)
     if (results is not null)
     {
         // The tasks put their results into a queue this program reads as they come.
         var tasks = pairs
-            ? pool.MapPairedAsync(item => SeedExample.WorkIntoQueue(item, u, results, printLock), SeedExample.Data, batchSize: 2, cancellationToken: ct)
-            : pool.MapAsync(item => SeedExample.WorkIntoQueue(item, u, results, printLock), SeedExample.Data, cancellationToken: ct);
+            ? pool.MapPairedAsync(item => SeedExample.WorkIntoQueue(item, u, results, printLock), SeedExample.Data, batchSize: 2, progress: progress, cancellationToken: ct)
+            : pool.MapAsync(item => SeedExample.WorkIntoQueue(item, u, results, printLock), SeedExample.Data, progress: progress, cancellationToken: ct);
         var received = new List<string>();
         while (received.Count < SeedExample.Data.Length)
         {
@@ -150,8 +159,8 @@ root.SetAction(async (parse, ct) =>
     else
     {
         done = pairs
-            ? await pool.MapPairedAsync(item => SeedExample.Work(item, u, printLock), SeedExample.Data, batchSize: 2, cancellationToken: ct)
-            : await pool.MapAsync(item => SeedExample.Work(item, u, printLock), SeedExample.Data, cancellationToken: ct);
+            ? await pool.MapPairedAsync(item => SeedExample.Work(item, u, printLock), SeedExample.Data, batchSize: 2, progress: progress, cancellationToken: ct)
+            : await pool.MapAsync(item => SeedExample.Work(item, u, printLock), SeedExample.Data, progress: progress, cancellationToken: ct);
     }
     var elapsed = clock.Elapsed;
 

@@ -19,8 +19,35 @@ public class DemoSpec
         return demo.Stdout;
     }
 
-    private static int IndexOfLine(string output, string line) =>
-        output.Split('\n').Select(l => l.TrimEnd('\r')).ToList().IndexOf(line);
+    private static int IndexOfLine(string output, string line) => Lines(output).IndexOf(line);
+
+    private static List<string> Lines(string output) => output.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+
+    [Fact]
+    public async Task Demo_in_a_terminal_must_draw_a_live_progress_bar_with_the_workers_lines_above_it()
+    {
+        // script(1) gives the demo a pseudo-terminal, as a user's shell would.
+        using var demo = StartedProgram.Start("script", ["-qfec", $"dotnet {DemoDll} --unit 0.1", "/dev/null"],
+            new Dictionary<string, string?> { ["TERM"] = "xterm-256color", ["COLUMNS"] = "100" });
+        var exit = await demo.WaitForExitAsync(TimeSpan.FromSeconds(90));
+        var output = demo.Stdout;
+        Assert.True(exit == 0, $"exit {exit}\n{output}\n{demo.Stderr}");
+        Assert.Contains("\u2501", output); // the bar's cells
+        Assert.Contains("\u001b[", output); // drawn with escape codes
+        Assert.Contains("100%", output);
+        Assert.Contains("Progress: 8/8 tasks done", output);
+        Assert.DoesNotContain("Progress: 8/8 tasks done (100%)", output); // no plain lines in a terminal
+        Assert.Equal(8, Regex.Matches(output, @"Process [a-h]\tDONE").Count); // the workers' lines still appear
+        Assert.Contains("Completed 8 tasks: a b c d e f g h", output);
+    }
+
+    [Fact]
+    public async Task Demo_with_no_progress_must_print_no_progress()
+    {
+        var output = await RunDemoAsync("--no-progress", "--unit", "0.02");
+        Assert.DoesNotContain("Progress", output);
+        Assert.Contains("Completed 8 tasks: a b c d e f g h", output);
+    }
 
     [Fact]
     public async Task Demo_must_run_the_seed_example_with_dynamic_dispatch_and_quiet_output()
@@ -35,6 +62,11 @@ public class DemoSpec
         // Dynamic dispatch: f (queued behind nothing) finishes before g, as with Python's Pool.
         Assert.True(IndexOfLine(output, " Process f\tDONE") < IndexOfLine(output, " Process g\tDONE"), output);
         Assert.Matches(@"Elapsed: \d+\.\d+ s", output);
+        // Output redirected: the map's progress as plain lines, the last one whole, before the summary.
+        Assert.Matches(@"^Progress: 0/8 tasks done \(0%\), \d+\.\d s$", Lines(output).First(l => l.StartsWith("Progress:")));
+        var last = Lines(output).Last(l => l.StartsWith("Progress:"));
+        Assert.Matches(@"^Progress: 8/8 tasks done \(100%\), \d+\.\d s$", last);
+        Assert.True(IndexOfLine(output, last) < IndexOfLine(output, "Completed 8 tasks: a b c d e f g h"), output);
         // An ordinary run prints no Akka warnings, errors or stack traces.
         var all = output + demo.Stderr;
         Assert.False(Regex.IsMatch(all, "WARN|ERROR|fail:|Exception|   at "), $"unexpected warning or error in:\n{all}");
