@@ -79,21 +79,7 @@ internal static class NodeProgram
     /// <summary>The node's ActorSystem configuration and settings; <see cref="ArgumentException"/> names what is wrong.</summary>
     internal static (Config Config, string SystemName, NodeSettings Settings) Configure(NodeOptions options)
     {
-        var file = Config.Empty;
-        if (options.Config is { } path)
-        {
-            string text;
-            try
-            {
-                text = File.ReadAllText(path.FullName);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new ArgumentException($"--config: cannot read '{path.FullName}': {e.Message}");
-            }
-            file = Hocon.Parse(text, $"--config '{path.FullName}'");
-            KnownKeys.Check(file, $"--config '{path.FullName}'");
-        }
+        var file = ReadConfigFile(options.Config);
         var merged = file.WithFallback(PoolSettings.Reference);
         var actorpool = merged.GetConfig("actorpool");
         var (systemName, coordinatorRole, workerRole, secret) = ClusterSettings.ReadShared(actorpool);
@@ -147,6 +133,25 @@ internal static class NodeProgram
         PoolSettings.Require(drain >= TimeSpan.Zero && drain <= TimeSpan.FromHours(24), "actorpool.node.drain-timeout", drain, "must be between 0s and 24h");
         var frame = PoolSettings.Read(() => config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 128000, "akka.remote.dot-netty.tcp.maximum-frame-size");
         return (config, systemName, new NodeSettings(workers, secret, coordinatorRole, (int)Math.Min(frame, int.MaxValue), drain));
+    }
+
+    /// <summary>The --config file's HOCON (empty without one), checked for syntax and unknown actorpool.* keys.</summary>
+    internal static Config ReadConfigFile(FileInfo? path)
+    {
+        if (path is null)
+            return Config.Empty;
+        string text;
+        try
+        {
+            text = File.ReadAllText(path.FullName);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"--config: cannot read '{path.FullName}': {e.Message}");
+        }
+        var file = Hocon.Parse(text, $"--config '{path.FullName}'");
+        KnownKeys.Check(file, $"--config '{path.FullName}'");
+        return file;
     }
 
     /// <summary>Loads the user's assemblies, and resolves what they reference from their folders.</summary>

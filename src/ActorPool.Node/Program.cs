@@ -49,6 +49,41 @@ var root = new RootCommand(
 {
     config, seedNodes, hostname, port, workers, role, assembly,
 };
+var statusConfig = new Option<FileInfo?>("--config", "-c")
+{
+    Description = "The cluster's HOCON file (the secret, TLS, and the coordinator as the first of akka.cluster.seed-nodes).",
+};
+var coordinator = new Option<string?>("--coordinator")
+{
+    Description = "The coordinator's member address, e.g. akka.tcp://actorpool@127.0.0.1:4053. Default: the first of akka.cluster.seed-nodes in --config.",
+};
+var watch = new Option<bool>("--watch")
+{
+    Description = "Follow the pool: a live progress bar per call in a terminal (plain lines when output is redirected), until Ctrl-C.",
+};
+var interval = new Option<double>("--interval")
+{
+    Description = "Seconds between two looks with --watch.",
+    DefaultValueFactory = _ => 1.0,
+};
+var timeout = new Option<double>("--timeout")
+{
+    Description = "Seconds to wait for the coordinator's answer.",
+    DefaultValueFactory = _ => 10.0,
+};
+var status = new Command("status",
+    "Shows what a running cluster pool is doing: per worker its process, host, state, the task it runs and for how long, tasks done and " +
+    "restarts; per call its progress. The secret comes from ACTORPOOL_SECRET or actorpool.cluster.secret. Exit codes: 0 shown, " +
+    "1 no answer, 2 bad options or configuration, 4 refused (wrong secret), 130 a watch ended by Ctrl-C.")
+{
+    statusConfig, coordinator, watch, interval, timeout,
+};
+status.SetAction((parse, ct) => StatusCommand.RunAsync(new StatusOptions(parse.GetValue(statusConfig), parse.GetValue(coordinator), parse.GetValue(watch),
+    SecondsOption(parse.GetValue(interval)), SecondsOption(parse.GetValue(timeout))), ct));
+root.Subcommands.Add(status);
+
+static TimeSpan SecondsOption(double seconds) => double.IsFinite(seconds) && seconds is > 0 and < 1e6 ? TimeSpan.FromSeconds(seconds) : TimeSpan.Zero;
+
 root.SetAction(parse => NodeProgram.Run(new NodeOptions(
     parse.GetValue(config), parse.GetValue(seedNodes) ?? [], parse.GetValue(hostname), parse.GetValue(port), parse.GetValue(workers),
     parse.GetValue(role), parse.GetValue(assembly) ?? [])));

@@ -117,6 +117,60 @@ public sealed class ClusterSpec : IDisposable
     }
 
     [Fact]
+    public async Task The_node_status_command_must_show_what_a_running_cluster_pool_does_and_follow_its_calls()
+    {
+        var (pool, first, second) = await StartCoordinatorAndTwoNodesAsync();
+        var env = new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = _secret };
+        var call = pool.MapAsync(TestFunctions.SlowPid, [8000, 100, 100], chunkSize: 1);
+        Assert.True(await Processes.WaitUntil(() => pool.GetStatus().Calls is [{ Completed: 2 }], TimeSpan.FromSeconds(30)), pool.GetStatus().ToString());
+        var callId = pool.GetStatus().Calls[0].CallId;
+
+        // Once: the table, from another process, through the coordinator's address in the nodes' file.
+        using (var once = new StartedProgram(NodeDll, env, "status", "--config", _nodeConfig))
+        {
+            Assert.Equal(0, await once.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            var table = once.Stdout;
+            var busy = Assert.Single(table.Split('\n'), l => l.Contains(" busy "));
+            Assert.Contains($"task 0 of call {callId}", busy);
+            Assert.Contains(" node ", busy);
+            Assert.True(busy.Contains($" {first.Pid} ") || busy.Contains($" {second.Pid} "), table); // the node process that runs it
+            Assert.Contains("2 of 2 worker(s) ready, 1 call(s) running", table);
+        }
+
+        // Watching, output redirected: plain lines for the call, naming its long task, until the call ends; Ctrl-C ends the watch.
+        using (var watching = new StartedProgram(NodeDll, env, "status", "--coordinator", Seed, "--watch", "--interval", "0.2"))
+        {
+            Assert.True(await Processes.WaitUntil(() => watching.Stdout.Contains($"call {callId}: 2/3 tasks done (67%)"), TimeSpan.FromSeconds(30)),
+                watching.Stdout + watching.Stderr);
+            Assert.Contains($"longest running: task 0 of call {callId} on ", watching.Stdout);
+            Assert.Contains("workers: 1 busy, 1 idle", watching.Stdout);
+            await call.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(await Processes.WaitUntil(() => watching.Stdout.Contains($"call {callId}: ended"), TimeSpan.FromSeconds(10)), watching.Stdout);
+            using (var interrupt = System.Diagnostics.Process.Start("kill", ["-INT", watching.Pid.ToString()]))
+                await interrupt.WaitForExitAsync();
+            Assert.Equal(130, await watching.WaitForExitAsync(TimeSpan.FromSeconds(10))); // as any program ended by Ctrl-C
+        }
+
+        // The wrong secret is refused (4), a coordinator that is not there is reported (1), a bad address is a usage error (2).
+        using (var wrong = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = "not-it" }, "status", "--coordinator", Seed))
+        {
+            Assert.Equal(4, await wrong.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Contains("refused: wrong pool secret", wrong.Stderr);
+        }
+        using (var nobody = new StartedProgram(NodeDll, env, "status", "--coordinator", $"akka.tcp://actorpool@127.0.0.1:{FreePort()}", "--timeout", "2"))
+        {
+            Assert.Equal(1, await nobody.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Contains("no coordinator answered", nobody.Stderr);
+        }
+        using (var bad = new StartedProgram(NodeDll, env, "status", "--coordinator", "localhost:4053"))
+        {
+            Assert.Equal(2, await bad.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Contains("--coordinator: 'localhost:4053'", bad.Stderr);
+            Assert.Contains("the form is akka.tcp://actorpool@HOST:PORT", bad.Stderr);
+        }
+    }
+
+    [Fact]
     public async Task Cluster_pool_must_use_every_node_take_one_joining_mid_run_and_lose_nothing_when_one_is_killed()
     {
         var (pool, first, second) = await StartCoordinatorAndTwoNodesAsync();

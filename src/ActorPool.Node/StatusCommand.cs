@@ -1,0 +1,177 @@
+using System.Globalization;
+using ActorPool.Configuration;
+using ActorPool.Hosting;
+using ActorPool.Logging;
+using ActorPool.Protocol;
+using ActorPool.Shared;
+using Akka.Actor;
+using Akka.Configuration;
+
+namespace ActorPool.Node;
+
+/// <summary>The status command's command line, as parsed.</summary>
+internal sealed record StatusOptions(FileInfo? Config, string? Coordinator, bool Watch, TimeSpan Interval, TimeSpan Timeout);
+
+/// <summary>
+/// <c>actorpool-node status</c>: asks a running cluster pool's coordinator what it is doing (<see cref="PoolStatus"/>) and
+/// prints it as a table; with <c>--watch</c>, follows its calls: a progress bar per call in a terminal, plain lines when
+/// output is redirected, until Ctrl-C or the coordinator is gone.
+/// </summary>
+internal static class StatusCommand
+{
+    /// <summary>Exit codes: 0 shown; 1 no answer (or the coordinator went away while watched); 2 bad options or configuration; 4 refused. Ctrl-C: 130.</summary>
+    public const int ExitOk = 0, ExitNoAnswer = 1, ExitUsage = CommandLineErrors.ExitUsage, ExitRefused = 4;
+
+    public static async Task<int> RunAsync(StatusOptions options, CancellationToken cancellationToken)
+    {
+        Config config;
+        string secret, address;
+        try
+        {
+            (config, secret, address) = Configure(options);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"actorpool-node status: {e.Message}");
+            Console.Error.WriteLine("Run with --help for usage.");
+            return ExitUsage;
+        }
+
+        ActorSystem system;
+        try
+        {
+            system = StartClient(config);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"actorpool-node status: {e.Message}");
+            return ExitUsage;
+        }
+        try
+        {
+            var coordinator = system.ActorSelection($"{address}/user/{Coordination.Coordinator.Name}");
+            var first = await AskAsync(coordinator, secret, options.Timeout, address, cancellationToken);
+            if (first.Exit is { } failed)
+                return failed;
+            if (!options.Watch)
+            {
+                Console.Out.Write(first.Status!.ToString());
+                return ExitOk;
+            }
+            return await WatchAsync(coordinator, secret, options, address, first.Status!, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return 130; // Ctrl-C ends a watch, with the shell's code for it
+        }
+        finally
+        {
+            await system.Terminate().WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    private static async Task<(PoolStatus? Status, int? Exit)> AskAsync(ActorSelection coordinator, string secret, TimeSpan timeout, string address,
+        CancellationToken cancellationToken)
+    {
+        StatusReply reply;
+        try
+        {
+            reply = await coordinator.Ask<StatusReply>(new StatusRequest(secret), timeout, cancellationToken);
+        }
+        catch (AskTimeoutException)
+        {
+            Console.Error.WriteLine($"actorpool-node status: no coordinator answered at {address} within {timeout.TotalSeconds:0.#} s. " +
+                                    "Is the pool running with actorpool.cluster on, and is the address its member address (akka.tcp://actorpool@HOST:PORT)?");
+            return (null, ExitNoAnswer);
+        }
+        if (reply.Status is null)
+        {
+            Console.Error.WriteLine($"actorpool-node status: the coordinator at {address} refused: {reply.Refused}. " +
+                                    "Give the cluster's secret (ACTORPOOL_SECRET, or actorpool.cluster.secret in --config).");
+            return (null, ExitRefused);
+        }
+        return (reply.Status, null);
+    }
+
+    private static async Task<int> WatchAsync(ActorSelection coordinator, string secret, StatusOptions options, string address, PoolStatus status,
+        CancellationToken cancellationToken)
+    {
+        await using var display = ConsoleProgress.Start();
+        var shown = new HashSet<long>();
+        while (true)
+        {
+            var workers = $"{status.Workers.Count(w => w.State == WorkerState.Busy)} busy, {status.Workers.Count(w => w.State == WorkerState.Idle)} idle" +
+                          (status.Workers.Count(w => w.State == WorkerState.Starting) is > 0 and var starting ? $", {starting} starting" : "");
+            display.Update("workers", "workers", status.Workers.Count(w => w.State == WorkerState.Busy), Math.Max(1, status.Workers.Count), workers, done: false);
+            var running = status.Calls.Select(c => c.CallId).ToHashSet();
+            foreach (var call in status.Calls)
+            {
+                shown.Add(call.CallId);
+                var progress = new PoolProgress(call.Completed, call.Total, call.Failed, call.Retried, call.Elapsed);
+                var slowest = status.Workers.Where(w => w.Task?.CallId == call.CallId).MaxBy(w => w.Task!.RunningFor);
+                var detail = ConsoleProgress.Describe(progress, withTime: !display.Live) +
+                             (slowest is null ? "" : $"; longest running: {slowest.Task} on {slowest.Id} (pid {slowest.Pid}) for {slowest.Task!.RunningFor.TotalSeconds:0.0} s");
+                display.Update(Key(call.CallId), $"call {call.CallId}", call.Completed, call.Total, detail, done: false);
+            }
+            foreach (var ended in shown.Where(id => !running.Contains(id)).ToList())
+            {
+                display.Update(Key(ended), $"call {ended}", 1, 1, "ended", done: true);
+                shown.Remove(ended);
+            }
+            await Task.Delay(options.Interval, cancellationToken);
+            var next = await AskAsync(coordinator, secret, options.Timeout, address, cancellationToken);
+            if (next.Exit is { } failed)
+                return failed;
+            status = next.Status!;
+        }
+
+        static string Key(long callId) => "call " + callId.ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The client's configuration, the secret, and the coordinator's address; <see cref="ArgumentException"/> names what is wrong.</summary>
+    internal static (Config Config, string Secret, string Address) Configure(StatusOptions options)
+    {
+        if (options.Interval < TimeSpan.FromMilliseconds(100) || options.Interval > TimeSpan.FromHours(1))
+            throw new ArgumentException($"--interval {options.Interval.TotalSeconds.ToString(CultureInfo.InvariantCulture)} must be between 0.1 and 3600 seconds.");
+        if (options.Timeout < TimeSpan.FromMilliseconds(100) || options.Timeout > TimeSpan.FromMinutes(10))
+            throw new ArgumentException($"--timeout {options.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} must be between 0.1 and 600 seconds.");
+        var file = NodeProgram.ReadConfigFile(options.Config);
+        var merged = file.WithFallback(PoolSettings.Reference);
+        var (systemName, _, _, secret) = ClusterSettings.ReadShared(merged.GetConfig("actorpool"));
+
+        var given = options.Coordinator;
+        if (given is null)
+        {
+            var seeds = PoolSettings.Read(() => merged.GetStringList("akka.cluster.seed-nodes")?.ToList() ?? [], "akka.cluster.seed-nodes");
+            given = seeds.FirstOrDefault() ?? throw new ArgumentException(
+                "No coordinator: give --coordinator akka.tcp://actorpool@HOST:PORT (the pool's member address), or akka.cluster.seed-nodes in the --config file.");
+        }
+        Address parsed;
+        try
+        {
+            parsed = Address.Parse(given);
+        }
+        catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException)
+        {
+            throw new ArgumentException($"--coordinator: '{given}' is not a member address; the form is akka.tcp://{systemName}@HOST:PORT.");
+        }
+        if (parsed.Host is null || parsed.Port is null or 0)
+            throw new ArgumentException($"--coordinator: '{given}' lacks a host or port; the form is akka.tcp://{systemName}@HOST:PORT.");
+        // A client of the cluster, not a member: plain remoting (with the members' TLS when they use it) on a free port.
+        var client = ConfigurationFactory.ParseString(
+            "akka.actor.provider = remote\nakka.remote.dot-netty.tcp.port = 0\nakka.loglevel = ERROR\nakka.stdout-loglevel = ERROR\n" +
+            (file.HasPath("akka.remote.dot-netty.tcp.hostname") ? "" : "akka.remote.dot-netty.tcp.hostname = \"127.0.0.1\"\n"));
+        var config = client.WithFallback(file).WithFallback(PoolSettings.Reference);
+        var tls = ClusterTls.Configure(config.GetConfig("actorpool")) is not null;
+        var address = new Address(tls ? "akka.ssl.tcp" : "akka.tcp", parsed.System, parsed.Host, parsed.Port).ToString();
+        return (config, secret, address);
+    }
+
+    private static ActorSystem StartClient(Config config)
+    {
+        var logging = Microsoft.Extensions.Logging.LoggerFactory.Create(_ => { });
+        if (ClusterTls.Configure(config.GetConfig("actorpool")) is { } tls)
+            return PoolActorSystem.Create("actorpool-status", tls.Config.WithFallback(config), logging, tls.Setup);
+        return PoolActorSystem.Create("actorpool-status", config, logging);
+    }
+}
