@@ -72,4 +72,34 @@ public sealed class MetricsSpec : IDisposable
         Assert.Equal(1, Total("actorpool.tasks.retried") - retried);
         Assert.Equal(1, Total("actorpool.worker.starts") - starts);
     }
+
+    /// <summary>
+    /// The README's way: <c>dotnet dotnet-counters</c> (a local tool of the repository) reads the meter of a running
+    /// program with a pool (the demo) from outside, over the runtime's diagnostics channel.
+    /// </summary>
+    [Fact]
+    public async Task Dotnet_counters_must_read_the_meter_of_a_running_pool_program()
+    {
+        var root = System.Reflection.CustomAttributeExtensions.GetCustomAttributes<System.Reflection.AssemblyMetadataAttribute>(typeof(MetricsSpec).Assembly)
+            .Single(a => a.Key == "ActorPool.RepositoryRoot").Value!;
+        var csv = Path.Combine(Path.GetTempPath(), $"actorpool-counters-{Guid.NewGuid():N}.csv");
+        using var demo = new StartedProgram(Path.Combine(AppContext.BaseDirectory, "ActorPool.Demo.dll"), "--unit", "0.5", "--no-progress");
+        try
+        {
+            Assert.True(await Processes.WaitUntil(() => demo.Stdout.Contains("Waiting"), TimeSpan.FromSeconds(60)), demo.Stdout + demo.Stderr);
+            using var counters = StartedProgram.Start("dotnet", ["dotnet-counters", "collect", "-p", demo.Pid.ToString(), "--counters", "ActorPool",
+                "--format", "csv", "-o", csv, "--refresh-interval", "1", "--duration", "00:00:03"], workingDirectory: root);
+            var exit = await counters.WaitForExitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(exit == 0, $"dotnet-counters exit {exit}: {counters.Stdout}{counters.Stderr}");
+            var rows = File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')).Where(f => f.Length == 5 && f[1] == "ActorPool").ToList();
+            Assert.Contains(rows, f => f[2].StartsWith("actorpool.workers.alive") && f[4] == "2");
+            Assert.Contains(rows, f => f[2].StartsWith("actorpool.tasks.in_flight") && f[4] == "2");
+            Assert.Contains(rows, f => f[2].StartsWith("actorpool.tasks.completed"));
+            Assert.Equal(0, await demo.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        }
+        finally
+        {
+            File.Delete(csv);
+        }
+    }
 }
