@@ -1,3 +1,4 @@
+using OpenTelemetry.Trace;
 namespace ActorPool.IntegrationTests.Support;
 
 /// <summary>Functions the tests send to worker processes (static methods, as a user's own code would be).</summary>
@@ -92,5 +93,30 @@ public static class TestFunctions
             },
         };
         System.Diagnostics.ActivitySource.AddActivityListener(_traceListener);
+    }
+}
+
+/// <summary>
+/// The README's OpenTelemetry set-up for workers, as a pool initializer: the worker's task spans go to an exporter (here
+/// one that appends each span to a file, as a stand-in for OTLP), exported as each span ends.
+/// </summary>
+public static class WorkerTelemetry
+{
+    private static OpenTelemetry.Trace.TracerProvider? _tracing;
+
+    public static void Start(string path) =>
+        _tracing = OpenTelemetry.Sdk.CreateTracerProviderBuilder()
+            .AddSource("ActorPool")
+            .AddProcessor(new OpenTelemetry.SimpleActivityExportProcessor(new FileExporter(path)))
+            .Build();
+
+    private sealed class FileExporter(string path) : OpenTelemetry.BaseExporter<System.Diagnostics.Activity>
+    {
+        public override OpenTelemetry.ExportResult Export(in OpenTelemetry.Batch<System.Diagnostics.Activity> batch)
+        {
+            foreach (var a in batch)
+                File.AppendAllText(path, $"{a.TraceId} {a.ParentSpanId} {a.DisplayName.Replace(' ', '_')} {Environment.ProcessId}\n");
+            return OpenTelemetry.ExportResult.Success;
+        }
     }
 }
