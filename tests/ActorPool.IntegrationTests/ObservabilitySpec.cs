@@ -168,8 +168,7 @@ public sealed class TracingSpec : IDisposable
     [Fact]
     public async Task A_map_must_be_one_trace_from_the_caller_to_the_tasks_in_the_worker_processes()
     {
-        var spans = Path.Combine(_folder, "spans.txt");
-        await using var pool = new Pool(new PoolOptions { Processes = 2, Initializer = TestFunctions.TraceToFile, InitArgs = [spans] });
+        await using var pool = new Pool(new PoolOptions { Processes = 2, Initializer = TestFunctions.TraceToFile, InitArgs = [_folder] });
         using var terminating = new Terminating(pool);
         await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
 
@@ -189,7 +188,7 @@ public sealed class TracingSpec : IDisposable
         List<Span> tasks = [];
         Assert.True(await Processes.WaitUntil(() =>
         {
-            tasks = File.Exists(spans) ? File.ReadAllLines(spans).Select(Parse).Where(s => s.Name == "ActorPool_task").ToList() : [];
+            tasks = Directory.GetFiles(_folder, "*.spans").SelectMany(File.ReadAllLines).Select(Parse).Where(s => s.Name == "ActorPool_task").ToList();
             return tasks.Count(s => s.TraceId == failing.TraceId.ToString()) == 2 && tasks.Count(s => s.TraceId == map.TraceId.ToString()) == 6;
         }, TimeSpan.FromSeconds(20)), string.Join("\n", tasks));
         var mapTasks = tasks.Where(s => s.TraceId == map.TraceId.ToString()).ToList();

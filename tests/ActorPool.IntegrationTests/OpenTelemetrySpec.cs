@@ -16,7 +16,7 @@ public sealed class OpenTelemetrySpec
     {
         var spans = new List<Activity>();
         var metrics = new List<Metric>();
-        var workerSpans = Path.Combine(Path.GetTempPath(), $"actorpool-otel-{Guid.NewGuid():N}.txt");
+        var workerSpans = Directory.CreateTempSubdirectory("actorpool-otel-").FullName;
         try
         {
             using (var tracing = Sdk.CreateTracerProviderBuilder().AddSource("ActorPool").AddInMemoryExporter(spans).Build())
@@ -43,7 +43,7 @@ public sealed class OpenTelemetrySpec
             string[][] lines = [];
             Assert.True(await Processes.WaitUntil(() =>
             {
-                lines = File.Exists(workerSpans) ? File.ReadAllLines(workerSpans).Select(l => l.Split(' ')).ToArray() : [];
+                lines = Directory.GetFiles(workerSpans, "*.spans").SelectMany(File.ReadAllLines).Select(l => l.Split(' ')).ToArray();
                 return lines.Count(f => f[0] == map.TraceId.ToString()) == 10;
             }, TimeSpan.FromSeconds(20)), string.Join("\n", lines.Select(f => string.Join(' ', f))));
             var tasks = lines.Where(f => f[0] == map.TraceId.ToString()).ToList();
@@ -52,7 +52,7 @@ public sealed class OpenTelemetrySpec
         }
         finally
         {
-            File.Delete(workerSpans);
+            Directory.Delete(workerSpans, recursive: true);
         }
     }
 }

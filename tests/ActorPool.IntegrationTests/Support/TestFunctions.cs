@@ -75,20 +75,23 @@ public static class TestFunctions
     public static void FailingInit() => throw new InvalidOperationException("no database here");
 
     private static System.Diagnostics.ActivityListener? _traceListener;
+    private static readonly object TraceGate = new();
 
     /// <summary>
     /// A pool initializer that does in a worker what an OpenTelemetry exporter would: listens to the ActorPool source and
-    /// writes each ended span (trace id, span id, parent span id, name, pid, status) as a line of <paramref name="path"/>.
+    /// writes each ended span (trace id, span id, parent span id, name, pid, status) as a line of a file of its own in
+    /// <paramref name="folder"/> (processes appending to one file would trip over each other's write locks).
     /// </summary>
-    public static void TraceToFile(string path)
+    public static void TraceToFile(string folder)
     {
+        var path = Path.Combine(folder, $"{Environment.ProcessId}.spans");
         _traceListener = new System.Diagnostics.ActivityListener
         {
             ShouldListenTo = s => s.Name == "ActorPool",
             Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
             ActivityStopped = a =>
             {
-                lock (path)
+                lock (TraceGate)
                     File.AppendAllText(path, $"{a.TraceId} {a.SpanId} {a.ParentSpanId} {a.DisplayName.Replace(' ', '_')} {Environment.ProcessId} {a.Status} {a.GetTagItem("actorpool.task.index")}\n");
             },
         };
@@ -104,10 +107,11 @@ public static class WorkerTelemetry
 {
     private static OpenTelemetry.Trace.TracerProvider? _tracing;
 
-    public static void Start(string path) =>
+    /// <summary>Exports to a file of this process's own in <paramref name="folder"/>.</summary>
+    public static void Start(string folder) =>
         _tracing = OpenTelemetry.Sdk.CreateTracerProviderBuilder()
             .AddSource("ActorPool")
-            .AddProcessor(new OpenTelemetry.SimpleActivityExportProcessor(new FileExporter(path)))
+            .AddProcessor(new OpenTelemetry.SimpleActivityExportProcessor(new FileExporter(Path.Combine(folder, $"{Environment.ProcessId}.spans"))))
             .Build();
 
     private sealed class FileExporter(string path) : OpenTelemetry.BaseExporter<System.Diagnostics.Activity>
