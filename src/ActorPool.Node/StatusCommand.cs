@@ -26,9 +26,10 @@ internal static class StatusCommand
     {
         Config config;
         string secret, address;
+        (Config Config, Akka.Actor.Setup.Setup Setup)? tls;
         try
         {
-            (config, secret, address) = Configure(options);
+            (config, secret, address, tls) = Configure(options);
         }
         catch (ArgumentException e)
         {
@@ -40,12 +41,15 @@ internal static class StatusCommand
         ActorSystem system;
         try
         {
-            system = StartClient(config);
+            var logging = Microsoft.Extensions.Logging.LoggerFactory.Create(_ => { });
+            system = tls is { } on
+                ? PoolActorSystem.Create("actorpool-status", on.Config.WithFallback(config), logging, on.Setup)
+                : PoolActorSystem.Create("actorpool-status", config, logging);
         }
-        catch (ArgumentException e)
+        catch (Exception e)
         {
-            Console.Error.WriteLine($"actorpool-node status: {e.Message}");
-            return ExitUsage;
+            Console.Error.WriteLine($"actorpool-node status: cannot start a client ActorSystem: {e.GetBaseException().Message}");
+            return ExitNoAnswer;
         }
         try
         {
@@ -128,8 +132,11 @@ internal static class StatusCommand
         static string Key(long callId) => "call " + callId.ToString(CultureInfo.InvariantCulture);
     }
 
-    /// <summary>The client's configuration, the secret, and the coordinator's address; <see cref="ArgumentException"/> names what is wrong.</summary>
-    internal static (Config Config, string Secret, string Address) Configure(StatusOptions options)
+    /// <summary>
+    /// The client's configuration, the secret, the coordinator's address, and the members' TLS when they use it;
+    /// <see cref="ArgumentException"/> names what is wrong.
+    /// </summary>
+    internal static (Config Config, string Secret, string Address, (Config Config, Akka.Actor.Setup.Setup Setup)? Tls) Configure(StatusOptions options)
     {
         if (options.Interval < TimeSpan.FromMilliseconds(100) || options.Interval > TimeSpan.FromHours(1))
             throw new ArgumentException($"--interval {options.Interval.TotalSeconds.ToString(CultureInfo.InvariantCulture)} must be between 0.1 and 3600 seconds.");
@@ -162,16 +169,8 @@ internal static class StatusCommand
             "akka.actor.provider = remote\nakka.remote.dot-netty.tcp.port = 0\nakka.loglevel = ERROR\nakka.stdout-loglevel = ERROR\n" +
             (file.HasPath("akka.remote.dot-netty.tcp.hostname") ? "" : "akka.remote.dot-netty.tcp.hostname = \"127.0.0.1\"\n"));
         var config = client.WithFallback(file).WithFallback(PoolSettings.Reference);
-        var tls = ClusterTls.Configure(config.GetConfig("actorpool")) is not null;
-        var address = new Address(tls ? "akka.ssl.tcp" : "akka.tcp", parsed.System, parsed.Host, parsed.Port).ToString();
-        return (config, secret, address);
-    }
-
-    private static ActorSystem StartClient(Config config)
-    {
-        var logging = Microsoft.Extensions.Logging.LoggerFactory.Create(_ => { });
-        if (ClusterTls.Configure(config.GetConfig("actorpool")) is { } tls)
-            return PoolActorSystem.Create("actorpool-status", tls.Config.WithFallback(config), logging, tls.Setup);
-        return PoolActorSystem.Create("actorpool-status", config, logging);
+        var tls = ClusterTls.Configure(config.GetConfig("actorpool"));
+        var address = new Address(tls is null ? "akka.tcp" : "akka.ssl.tcp", parsed.System, parsed.Host, parsed.Port).ToString();
+        return (config, secret, address, tls);
     }
 }

@@ -12,6 +12,7 @@ internal static class PoolActorSystem
 {
     private static readonly Config LoggingConfig = ConfigurationFactory.ParseString("""
         akka.loggers = ["Akka.Hosting.Logging.LoggerFactoryLogger, Akka.Hosting"]
+        akka.stdout-logger-class = "ActorPool.Logging.QuietStdoutLogger, ActorPool"
         """);
 
     public static ActorSystem Create(string name, Config config, ILoggerFactory loggerFactory, Setup? extra = null)
@@ -19,7 +20,8 @@ internal static class PoolActorSystem
         // Akka filters before the bridge does: log at the most detailed level the application listens to. Akka's
         // fallback console logger, which takes over while the system starts and stops, stays silent: what it
         // would print then is remoting noise about workers that have just exited (as under load, when their
-        // disassociation is handled after the bridge has stopped).
+        // disassociation is handled after the bridge has stopped). What is still in the bridge's mailbox when it
+        // stops goes to the fallback logger whatever its level: QuietStdoutLogger drops that noise too.
         var probe = loggerFactory.CreateLogger("Akka");
         var level = probe.IsEnabled(LogLevel.Debug) ? "DEBUG"
             : probe.IsEnabled(LogLevel.Information) ? "INFO"
@@ -31,6 +33,22 @@ internal static class PoolActorSystem
         if (extra is not null)
             setup = setup.And(extra);
         return ActorSystem.Create(name, setup);
+    }
+}
+
+/// <summary>
+/// Akka's fallback console logger (<c>akka.stdout-logger-class</c>), used before the logging bridge starts and after it
+/// stops, and handed whatever was still queued for the bridge when it stopped: warnings and errors go to standard error,
+/// except remoting's noise about workers that have just exited (<see cref="ExpectedEventsAsDebug.Noise"/>); the rest is
+/// dropped.
+/// </summary>
+internal sealed class QuietStdoutLogger : Akka.Event.MinimalLogger
+{
+    protected override void Log(object message)
+    {
+        if (message is Akka.Event.LogEvent e && e.LogLevel() >= Akka.Event.LogLevel.WarningLevel
+            && !ExpectedEventsAsDebug.Noise().IsMatch(e.ToString()))
+            Console.Error.WriteLine(e.ToString());
     }
 }
 
