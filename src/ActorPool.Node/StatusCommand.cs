@@ -113,8 +113,10 @@ internal static class StatusCommand
                 shown.Add(call.CallId);
                 var progress = new PoolProgress(call.Completed, call.Total, call.Failed, call.Retried, call.Elapsed);
                 var slowest = status.Workers.Where(w => w.Task?.CallId == call.CallId).MaxBy(w => w.Task!.RunningFor);
-                var detail = ConsoleProgress.Describe(progress, withTime: !display.Live) +
-                             (slowest is null ? "" : $"; longest running: {slowest.Task} on {slowest.Id} (pid {slowest.Pid}) for {slowest.Task!.RunningFor.TotalSeconds:0.0} s");
+                // A bar has room for the counts only (its own columns show the fraction and the time); a line says more.
+                var detail = display.Live ? ConsoleProgress.Describe(progress, withTime: false)
+                    : ConsoleProgress.Describe(progress) +
+                      (slowest is null ? "" : $"; longest running: {slowest.Task} on {slowest.Id} (pid {slowest.Pid}) for {slowest.Task!.RunningFor.TotalSeconds:0.0} s");
                 display.Update(Key(call.CallId), $"call {call.CallId}", call.Completed, call.Total, detail, done: false);
             }
             foreach (var ended in shown.Where(id => !running.Contains(id)).ToList())

@@ -138,6 +138,9 @@ public sealed class ClusterSpec : IDisposable
         }
 
         // Watching, output redirected: plain lines for the call, naming its long task, until the call ends; Ctrl-C ends the watch.
+        // And in a terminal (script(1) gives it one): live bars instead of lines.
+        using var terminal = StartedProgram.Start("script", ["-qfec", $"dotnet {NodeDll} status --coordinator {Seed} --watch --interval 0.2", "/dev/null"],
+            new Dictionary<string, string?> { ["ACTORPOOL_SECRET"] = _secret, ["TERM"] = "xterm-256color" });
         using (var watching = new StartedProgram(NodeDll, env, "status", "--coordinator", Seed, "--watch", "--interval", "0.2"))
         {
             Assert.True(await Processes.WaitUntil(() => watching.Stdout.Contains($"call {callId}: 2/3 tasks done (67%)"), TimeSpan.FromSeconds(30)),
@@ -150,6 +153,9 @@ public sealed class ClusterSpec : IDisposable
                 await interrupt.WaitForExitAsync();
             Assert.Equal(130, await watching.WaitForExitAsync(TimeSpan.FromSeconds(10))); // as any program ended by Ctrl-C
         }
+        Assert.True(await Processes.WaitUntil(() => terminal.Stdout.Contains("\u2501") && terminal.Stdout.Contains($"call {callId}: 2/3 tasks done")
+            && terminal.Stdout.Contains($"call {callId}: ended"), TimeSpan.FromSeconds(10)), terminal.Stdout + terminal.Stderr);
+        Assert.DoesNotContain("(67%)", terminal.Stdout); // bars, not the plain lines
 
         // The wrong secret is refused (4), a coordinator that is not there is reported (1), a bad address is a usage error (2).
         using (var wrong = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = "not-it" }, "status", "--coordinator", Seed))
