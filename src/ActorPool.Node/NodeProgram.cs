@@ -104,24 +104,7 @@ internal static class NodeProgram
             throw new ArgumentException(
                 "No seed nodes: give --seed-nodes akka.tcp://actorpool@HOST:PORT (the coordinator's address), or akka.cluster.seed-nodes in the --config file.");
         foreach (var seed in seeds)
-        {
-            var name = fromFile ? "akka.cluster.seed-nodes" : "--seed-nodes";
-            Address address;
-            try
-            {
-                address = Address.Parse(seed);
-            }
-            catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException)
-            {
-                throw new ArgumentException($"{name}: '{seed}' is not a member address; the form is akka.tcp://{systemName}@HOST:PORT.");
-            }
-            if (address.Host is null || address.Port is null or 0)
-                throw new ArgumentException($"{name}: '{seed}' lacks a host or port; the form is akka.tcp://{systemName}@HOST:PORT.");
-            if (address.System != systemName)
-                throw new ArgumentException(
-                    $"{name}: '{seed}' names the ActorSystem '{address.System}', but members of this cluster are named '{systemName}' " +
-                    "(actorpool.cluster.system-name): use the same name on the coordinator and every node.");
-        }
+            ParseMemberAddress(seed, fromFile ? "akka.cluster.seed-nodes" : "--seed-nodes", systemName);
 
         var overrides = ConfigurationFactory.ParseString(
             $"akka.remote.dot-netty.tcp.port = {port}\n" +
@@ -133,6 +116,27 @@ internal static class NodeProgram
         PoolSettings.Require(drain >= TimeSpan.Zero && drain <= TimeSpan.FromHours(24), "actorpool.node.drain-timeout", drain, "must be between 0s and 24h");
         var frame = PoolSettings.Read(() => config.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size") ?? 128000, "akka.remote.dot-netty.tcp.maximum-frame-size");
         return (config, systemName, new NodeSettings(workers, secret, coordinatorRole, (int)Math.Min(frame, int.MaxValue), drain));
+    }
+
+    /// <summary>A cluster member's address given as <paramref name="name"/>; <see cref="ArgumentException"/> says what is wrong with it.</summary>
+    internal static Address ParseMemberAddress(string value, string name, string systemName)
+    {
+        Address address;
+        try
+        {
+            address = Address.Parse(value);
+        }
+        catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException)
+        {
+            throw new ArgumentException($"{name}: '{value}' is not a member address; the form is akka.tcp://{systemName}@HOST:PORT.");
+        }
+        if (address.Host is null || address.Port is null or 0)
+            throw new ArgumentException($"{name}: '{value}' lacks a host or port; the form is akka.tcp://{systemName}@HOST:PORT.");
+        if (address.System != systemName)
+            throw new ArgumentException(
+                $"{name}: '{value}' names the ActorSystem '{address.System}', but members of this cluster are named '{systemName}' " +
+                "(actorpool.cluster.system-name): use the same name on the coordinator and every node.");
+        return address;
     }
 
     /// <summary>The --config file's HOCON (empty without one), checked for syntax and unknown actorpool.* keys.</summary>

@@ -155,20 +155,10 @@ internal static class StatusCommand
             given = seeds.FirstOrDefault() ?? throw new ArgumentException(
                 "No coordinator: give --coordinator akka.tcp://actorpool@HOST:PORT (the pool's member address), or akka.cluster.seed-nodes in the --config file.");
         }
-        Address parsed;
-        try
-        {
-            parsed = Address.Parse(given);
-        }
-        catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException)
-        {
-            throw new ArgumentException($"--coordinator: '{given}' is not a member address; the form is akka.tcp://{systemName}@HOST:PORT.");
-        }
-        if (parsed.Host is null || parsed.Port is null or 0)
-            throw new ArgumentException($"--coordinator: '{given}' lacks a host or port; the form is akka.tcp://{systemName}@HOST:PORT.");
+        var parsed = NodeProgram.ParseMemberAddress(given, options.Coordinator is null ? "akka.cluster.seed-nodes" : "--coordinator", systemName);
         // A client of the cluster, not a member: plain remoting (with the members' TLS when they use it) on a free port.
         var client = ConfigurationFactory.ParseString(
-            "akka.actor.provider = remote\nakka.remote.dot-netty.tcp.port = 0\nakka.loglevel = ERROR\nakka.stdout-loglevel = ERROR\n" +
+            "akka.actor.provider = remote\nakka.remote.dot-netty.tcp.port = 0\n" +
             (file.HasPath("akka.remote.dot-netty.tcp.hostname") ? "" : "akka.remote.dot-netty.tcp.hostname = \"127.0.0.1\"\n"));
         var config = client.WithFallback(file).WithFallback(PoolSettings.Reference);
         var tls = ClusterTls.Configure(config.GetConfig("actorpool"));
