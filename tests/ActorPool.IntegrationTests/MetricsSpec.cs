@@ -73,6 +73,19 @@ public sealed class MetricsSpec : IDisposable
         Assert.Equal(1, Total("actorpool.worker.starts") - starts);
     }
 
+    [Fact]
+    public async Task Task_durations_must_be_recorded_where_the_tasks_run()
+    {
+        // The thread start method runs tasks in this process, so this listener sees their durations; a spawned
+        // worker records them in its own process (the same code), for an exporter there.
+        await using var pool = new Pool(new PoolOptions { Processes = 2, StartMethod = "thread" });
+        using var terminating = new Terminating(pool);
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        var before = Total("actorpool.task.duration");
+        await pool.MapAsync(TestFunctions.SlowPid, [50, 50, 50, 50, 50], chunkSize: 5).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(5, Total("actorpool.task.duration") - before); // one per task, though they ran as one chunk
+    }
+
     /// <summary>
     /// The README's way: <c>dotnet dotnet-counters</c> (a local tool of the repository) reads the meter of a running
     /// program with a pool (the demo) from outside, over the runtime's diagnostics channel.

@@ -91,6 +91,8 @@ internal sealed class TaskClock
     {
         lock (_gate)
         {
+            if (Diagnostics.PoolMetrics.TaskDuration.Enabled)
+                Diagnostics.PoolMetrics.TaskDuration.Record(Stopwatch.GetElapsedTime(_taskStarted).TotalSeconds);
             _index = -1;
             _results = null;
             _task?.Dispose();
