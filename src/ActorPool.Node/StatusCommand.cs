@@ -88,6 +88,12 @@ internal static class StatusCommand
                                     "Is the pool running with actorpool.cluster on, and is the address its member address (akka.tcp://actorpool@HOST:PORT)?");
             return (null, ExitNoAnswer);
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // An answer of another kind (another ActorPool version at that address, say), or remoting failing.
+            Console.Error.WriteLine($"actorpool-node status: no status from {address}: {e.GetBaseException().Message}");
+            return (null, ExitNoAnswer);
+        }
         if (reply.Status is null)
         {
             Console.Error.WriteLine($"actorpool-node status: the coordinator at {address} refused: {reply.Refused}. " +

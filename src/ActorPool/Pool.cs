@@ -362,6 +362,11 @@ public sealed class Pool : IAsyncDisposable, IDisposable
                     results.AddRange(segment);
             }
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Diagnostics.PoolTracing.Fail(span, e);
+            throw;
+        }
         finally
         {
             foreach (var batch in batches.Skip(started))

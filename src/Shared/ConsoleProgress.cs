@@ -20,6 +20,8 @@ internal sealed class ConsoleProgress : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentQueue<string> _linesAbove = new();
     private readonly TextWriter _out = Console.Out;
+    private readonly TextWriter _error = Console.Error;
+    private readonly LinesAbove? _outAbove, _errorAbove;
     private readonly Task _display;
 
     /// <summary>True when bars are drawn (a terminal), false when plain lines are written.</summary>
@@ -34,7 +36,9 @@ internal sealed class ConsoleProgress : IAsyncDisposable
             return;
         }
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(_out) });
-        Console.SetOut(new LinesAbove(_linesAbove));
+        Console.SetOut(_outAbove = new LinesAbove(_linesAbove));
+        if (!Console.IsErrorRedirected) // the same screen: error lines go above the bars too, not through them
+            Console.SetError(_errorAbove = new LinesAbove(_linesAbove));
         _display = console.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -113,7 +117,10 @@ internal sealed class ConsoleProgress : IAsyncDisposable
         }
     }
 
-    /// <summary>Draws the last state, stops the bars and gives <see cref="Console.Out"/> back.</summary>
+    /// <summary>
+    /// Draws the last state, stops the bars and gives <see cref="Console.Out"/> (and Error) back. Lines still queued, and
+    /// any line written meanwhile, are printed: none is lost, even when the display failed.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
@@ -121,13 +128,22 @@ internal sealed class ConsoleProgress : IAsyncDisposable
         {
             await _display.ConfigureAwait(false);
         }
-        finally
+        catch (Exception)
         {
-            if (Live)
-            {
-                await Console.Out.FlushAsync().ConfigureAwait(false);
-                Console.SetOut(_out);
-            }
+            // A display that failed leaves plain output: what it would have shown above the bars is printed below.
+        }
+        if (_outAbove is null)
+            return;
+        lock (_outAbove.Gate)
+        lock (_errorAbove?.Gate ?? _outAbove.Gate)
+        {
+            while (_linesAbove.TryDequeue(out var line))
+                _out.WriteLine(line);
+            _outAbove.WriteThrough(_out);
+            _errorAbove?.WriteThrough(_error);
+            Console.SetOut(_out);
+            if (_errorAbove is not null)
+                Console.SetError(_error);
         }
     }
 
@@ -144,13 +160,31 @@ internal sealed class ConsoleProgress : IAsyncDisposable
     {
         private readonly StringBuilder _line = new();
 
+        /// <summary>Once the bars are gone: where writes go straight through (a writer someone still holds).</summary>
+        private TextWriter? _through;
+
+        public object Gate => _line;
+
         public override Encoding Encoding => Encoding.UTF8;
+
+        /// <summary>From now on, writes go to <paramref name="writer"/>, first the part of a line written so far.</summary>
+        public void WriteThrough(TextWriter writer)
+        {
+            lock (_line)
+            {
+                writer.Write(_line.ToString());
+                _line.Clear();
+                _through = writer;
+            }
+        }
 
         public override void Write(char value)
         {
             lock (_line)
             {
-                if (value == '\n')
+                if (_through is not null)
+                    _through.Write(value);
+                else if (value == '\n')
                     EmitLine();
                 else if (value != '\r')
                     _line.Append(value);
@@ -162,14 +196,26 @@ internal sealed class ConsoleProgress : IAsyncDisposable
             if (value is null)
                 return;
             lock (_line)
+            {
+                if (_through is not null)
+                {
+                    _through.Write(value);
+                    return;
+                }
                 foreach (var c in value)
                     Write(c);
+            }
         }
 
         public override void WriteLine(string? value)
         {
             lock (_line)
             {
+                if (_through is not null)
+                {
+                    _through.WriteLine(value);
+                    return;
+                }
                 Write(value);
                 EmitLine();
             }

@@ -4,8 +4,8 @@ namespace ActorPool.Calls;
 
 /// <summary>
 /// Counts one call's tasks as their outcomes arrive and reports them to the caller's <see cref="IProgress{T}"/>, throttled:
-/// the first change reports at once, later ones at most once per interval (the latest state, on a thread-pool thread,
-/// never on the coordinator's), and <see cref="Complete"/> reports the final state on the caller's thread.
+/// a first report when the call starts (the caller's thread), then at most one per interval (the latest state, on a
+/// thread-pool thread, never on the coordinator's), and <see cref="Complete"/> reports the final state on the caller's thread.
 /// </summary>
 internal sealed class CallProgress : IDisposable
 {
@@ -25,7 +25,12 @@ internal sealed class CallProgress : IDisposable
         _interval = interval;
         _total = total ?? -1;
         _timer = new Timer(static s => ((CallProgress)s!).OnTimer(), this, Timeout.Infinite, Timeout.Infinite);
-        Changed(); // a first report at the start, with the total where known: a progress bar can show 0 of N
+        // A first report now, on the caller's thread, before any task is sent: a progress bar can show 0 of N (or of ?).
+        lock (_reports)
+        {
+            _lastReport = Stopwatch.GetTimestamp();
+            Report(Snapshot(final: false));
+        }
     }
 
     /// <summary>A <see cref="CallProgress"/> for <paramref name="target"/>, or <see langword="null"/> when nobody listens.</summary>

@@ -89,7 +89,7 @@ internal sealed class PoolCall<TResult> : ICallSink
         // A pool whose ActorSystem is gone answers nothing: fail the call instead of waiting.
         using var stopped = poolStopped.Register(static c => ((ICallSink)c!).CallFailed(
             new ObjectDisposedException(nameof(Pool), "The pool was terminated while this call was running.")), call);
-        coordinator.Tell(new StartCall(call.Id, function, call, gangSize, limits.SoftMs, limits.HardMs, totalTasks, span?.Id));
+        coordinator.Tell(new StartCall(call.Id, function, call, gangSize, limits.SoftMs, limits.HardMs, totalTasks, Diagnostics.PoolTracing.TraceParent(span)));
         // Chunks already in memory (map, apply) go out from this thread while slots last; a feeder task takes the
         // rest, and any lazy input (imap), so the caller's own enumerator never runs on the consumer's thread.
         var feeder = chunks is IReadOnlyList<PreparedChunk> list && list.Count <= maxOutstanding

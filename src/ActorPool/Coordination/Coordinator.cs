@@ -696,7 +696,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
                 _log.Warning("Worker {0} {1}; {2}; {3}.", w.Describe(), WorkerLostException.ExitText(exitCode), what, w.External ? "it was not started by this pool" : "starting a replacement");
         }
 
-        if (!_stopping && _brokenReason is null && !w.External)
+        // A retiring worker's replacement started when it retired (RetireIfDone).
+        if (!_stopping && _brokenReason is null && !w.External && !w.Retiring)
             LaunchWorker(w.Slot, w.Restarts + 1);
         Dispatch();
         ReplyWaiters();

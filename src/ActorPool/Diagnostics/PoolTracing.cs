@@ -31,6 +31,14 @@ internal static class PoolTracing
         return activity;
     }
 
+    /// <summary>
+    /// The W3C traceparent of <paramref name="span"/>, sent with each chunk; null without a span, or for one in the
+    /// hierarchical id format (a process that set <c>Activity.DefaultIdFormat</c> so has no W3C trace to continue).
+    /// </summary>
+    public static string? TraceParent(Activity? span) =>
+        span is not { IdFormat: ActivityIdFormat.W3C } ? null
+            : $"00-{span.TraceId.ToHexString()}-{span.SpanId.ToHexString()}-{((span.ActivityTraceFlags & ActivityTraceFlags.Recorded) != 0 ? "01" : "00")}";
+
     /// <summary>A task's span in the worker, child of the call's span (<paramref name="parent"/>); null when nobody listens.</summary>
     public static Activity? StartTask(in ActivityContext parent, long callId, long taskIndex, int attempt)
     {

@@ -12,7 +12,10 @@ namespace ActorPool.Protocol;
 /// </summary>
 internal sealed class ProtocolSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
 {
-    private const string RunChunkManifest = "R", RunChunksManifest = "RS", ChunkDoneManifest = "D", ChunksDoneManifest = "DS";
+    // A manifest names a message's layout: a new field means a new manifest, so two ends of different ActorPool versions
+    // (a worker node and a coordinator) fail with that explanation rather than misread each other ("R"/"RS": before the
+    // trace context and first index).
+    private const string RunChunkManifest = "R2", RunChunksManifest = "RS2", ChunkDoneManifest = "D", ChunksDoneManifest = "DS";
 
     public override int Identifier => 4711;
 

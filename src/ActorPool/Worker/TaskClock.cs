@@ -35,7 +35,7 @@ internal sealed class TaskClock
                 return false;
             _chunk = chunk;
             _call = new CancellationTokenSource();
-            _traceParent = chunk.TraceParent is { } tp && ActivityContext.TryParse(tp, null, out var parent) ? parent : null;
+            _traceParent = chunk.TraceParent is { } tp && ActivityContext.TryParse(tp, null, isRemote: true, out var parent) ? parent : null;
             return true;
         }
     }
@@ -53,6 +53,8 @@ internal sealed class TaskClock
     /// <summary>Task <paramref name="index"/> of the chunk starts; <paramref name="results"/> holds those before it. Its token.</summary>
     public CancellationToken BeginTask(int index, Array results)
     {
+        CancellationToken token;
+        (ActivityContext Parent, RunChunk Chunk)? traced = null;
         lock (_gate)
         {
             _index = index;
@@ -61,10 +63,18 @@ internal sealed class TaskClock
             _task = _call is null ? new CancellationTokenSource() : CancellationTokenSource.CreateLinkedTokenSource(_call.Token);
             if (_chunk is { SoftMs: > 0 } chunk)
                 _task.CancelAfter(chunk.SoftMs);
-            if (_traceParent is { } parent && _chunk is { } traced)
-                _span = Diagnostics.PoolTracing.StartTask(parent, traced.Chunk.CallId, traced.FirstIndex + index, traced.Attempt);
-            return _task.Token;
+            if (_traceParent is { } parent && _chunk is { } current)
+                traced = (parent, current);
+            token = _task.Token;
         }
+        // Listeners (an exporter) run outside the lock: the watchdog and call cancellation must never wait on them.
+        if (traced is { } t)
+        {
+            var span = Diagnostics.PoolTracing.StartTask(t.Parent, t.Chunk.Chunk.CallId, t.Chunk.FirstIndex + index, t.Chunk.Attempt);
+            lock (_gate)
+                _span = span;
+        }
+        return token;
     }
 
     /// <summary>
@@ -72,6 +82,16 @@ internal sealed class TaskClock
     /// caller sees (a <see cref="TaskTimeoutException"/>); anything else is returned as it is.
     /// </summary>
     public Exception Classify(Exception error)
+    {
+        error = ClassifyLocked(error);
+        Activity? span;
+        lock (_gate)
+            span = _span;
+        Diagnostics.PoolTracing.Fail(span, error);
+        return error;
+    }
+
+    private Exception ClassifyLocked(Exception error)
     {
         lock (_gate)
         {
@@ -82,24 +102,30 @@ internal sealed class TaskClock
                 error = new TaskTimeoutException(_index, $"ran past its soft limit of {Seconds(chunk.SoftMs)}: its token was cancelled and it stopped after {ran.TotalSeconds:0.###} s",
                     "", TimeSpan.FromMilliseconds(chunk.SoftMs), hard: false);
             }
-            Diagnostics.PoolTracing.Fail(_span, error);
             return error;
         }
     }
 
     public void EndTask()
     {
+        Activity? span;
+        var ran = TimeSpan.Zero;
+        var measured = false;
         lock (_gate)
         {
-            if (Diagnostics.PoolMetrics.TaskDuration.Enabled)
-                Diagnostics.PoolMetrics.TaskDuration.Record(Stopwatch.GetElapsedTime(_taskStarted).TotalSeconds);
+            span = _span;
+            _span = null;
+            // The warm-up chunk (call 0) is no task of the user's.
+            if (_chunk is { Chunk.CallId: not 0 } && Diagnostics.PoolMetrics.TaskDuration.Enabled)
+                (ran, measured) = (Stopwatch.GetElapsedTime(_taskStarted), true);
             _index = -1;
             _results = null;
             _task?.Dispose();
             _task = null;
-            _span?.Dispose();
-            _span = null;
         }
+        span?.Dispose();
+        if (measured)
+            Diagnostics.PoolMetrics.TaskDuration.Record(ran.TotalSeconds);
     }
 
     /// <summary>Any thread: the call ended (finished, failed or cancelled by its caller).</summary>
@@ -124,6 +150,8 @@ internal sealed class TaskClock
     /// </summary>
     public (RunChunk Chunk, int Index, Array Results, TimeSpan Ran)? Overdue()
     {
+        (RunChunk Chunk, int Index, Array Results, TimeSpan Ran) overdue;
+        Activity? span;
         lock (_gate)
         {
             if (_abandoned || _chunk is not { HardMs: > 0 } chunk || _index < 0 || _results is null)
@@ -132,8 +160,20 @@ internal sealed class TaskClock
             if (ran.TotalMilliseconds < chunk.HardMs)
                 return null;
             _abandoned = true;
-            return (chunk, _index, _results, ran);
+            overdue = (chunk, _index, _results, ran);
+            span = _span;
+            _span = null;
         }
+        // The task never ends by itself: its span ends here, failed, before the worker goes.
+        if (span is not null)
+        {
+            Diagnostics.PoolTracing.Fail(span, new TaskTimeoutException(overdue.Chunk.FirstIndex + overdue.Index,
+                $"ran past its hard limit of {Seconds(overdue.Chunk.HardMs)}", "", TimeSpan.FromMilliseconds(overdue.Chunk.HardMs), hard: true));
+            span.Dispose();
+        }
+        if (Diagnostics.PoolMetrics.TaskDuration.Enabled)
+            Diagnostics.PoolMetrics.TaskDuration.Record(overdue.Ran.TotalSeconds);
+        return overdue;
     }
 
     /// <summary>A task of this worker ran past its hard limit: nothing the runner does any more is sent.</summary>

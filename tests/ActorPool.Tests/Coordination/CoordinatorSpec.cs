@@ -233,6 +233,9 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var last = w2.ExpectMsg<RunChunk>();
         Assert.Equal(2, last.Chunk.Index);
         Assert.Equal(1, last.Attempt);
+        // The retired worker's exit starts no second replacement: one worker per slot.
+        Thread.Sleep(300);
+        Assert.Equal(2, _launcher.Launched.Count);
     }
 
     [Fact]
