@@ -202,6 +202,22 @@ public sealed class TracingSpec : IDisposable
         Assert.Equal(1, failedTask.Task);
     }
 
+    [Fact]
+    public async Task A_task_stopped_by_its_hard_limit_must_end_its_span_failed_before_its_worker_goes()
+    {
+        await using var pool = new Pool(new PoolOptions { Processes = 1, Initializer = TestFunctions.TraceToFile, InitArgs = [_folder] });
+        using var terminating = new Terminating(pool);
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        await Assert.ThrowsAsync<TaskTimeoutException>(() => pool.MapAsync(DeadlineFunctions.Forever, [0],
+            timeouts: new TaskTimeouts(Hard: TimeSpan.FromSeconds(1)))).WaitAsync(TimeSpan.FromSeconds(60));
+        Activity map;
+        lock (_stopped) map = _stopped.Single(a => a.DisplayName == "ActorPool map");
+        Assert.Equal(ActivityStatusCode.Error, map.Status);
+        var spans = Directory.GetFiles(_folder, "*.spans").SelectMany(File.ReadAllLines).Select(Parse).ToList();
+        var task = Assert.Single(spans, s => s.TraceId == map.TraceId.ToString());
+        Assert.Equal(("ActorPool_task", "Error", 0L, map.SpanId.ToString()), (task.Name, task.Status, task.Task, task.ParentId));
+    }
+
     private static Span Parse(string line)
     {
         var f = line.Split(' ');
