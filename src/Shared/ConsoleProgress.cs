@@ -64,6 +64,8 @@ internal sealed class ConsoleProgress : IAsyncDisposable
         var last = _lastLine.GetOrAdd(key, 0);
         if (!done && last != 0 && Stopwatch.GetElapsedTime(last, now) < TimeSpan.FromSeconds(1))
             return;
+        if (!done && last != 0 && max is { } whole && value >= whole)
+            return; // all done but not yet ended: the last line follows
         if (done && last == -1)
             return;
         _lastLine[key] = done ? -1 : now;
