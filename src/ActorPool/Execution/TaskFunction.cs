@@ -27,7 +27,29 @@ internal sealed class MapFunction<T, TResult>(Func<T, TResult> fn) : TaskFunctio
 
     public override Delegate UserDelegate => _fn;
 
-    public override ChunkOutcome Run(object items, Worker.TaskClock clock) => RunEach((T[])items, clock, (x, _) => _fn(x));
+    public override ChunkOutcome Run(object items, Worker.TaskClock clock) =>
+        clock.TimesEachTask ? RunEach((T[])items, clock, (x, _) => _fn(x)) : RunPlain((T[])items, _fn);
+
+    /// <summary>
+    /// The chunk's tasks with nothing to time or trace (no time limit, no listener): a plain loop, as many tiny tasks
+    /// cost less than their bookkeeping would. Stops at the first exception.
+    /// </summary>
+    internal static ChunkOutcome RunPlain(T[] input, Func<T, TResult> run)
+    {
+        var results = new TResult[input.Length];
+        for (var i = 0; i < input.Length; i++)
+        {
+            try
+            {
+                results[i] = run(input[i]);
+            }
+            catch (Exception e)
+            {
+                return new ChunkOutcome(results[..i], i, e);
+            }
+        }
+        return new ChunkOutcome(results, input.Length, null);
+    }
 
     /// <summary>Runs <paramref name="run"/> on each input under the clock; stops at the first exception.</summary>
     internal static ChunkOutcome RunEach(T[] input, Worker.TaskClock clock, Func<T, CancellationToken, TResult> run)
@@ -60,7 +82,13 @@ internal sealed class CancellableMapFunction<T, TResult>(Func<T, CancellationTok
 
     public override Delegate UserDelegate => _fn;
 
-    public override ChunkOutcome Run(object items, Worker.TaskClock clock) => MapFunction<T, TResult>.RunEach((T[])items, clock, _fn);
+    public override ChunkOutcome Run(object items, Worker.TaskClock clock)
+    {
+        if (clock.TimesEachTask)
+            return MapFunction<T, TResult>.RunEach((T[])items, clock, _fn);
+        var token = clock.CallToken; // fires when the call ends, as each task's would
+        return MapFunction<T, TResult>.RunPlain((T[])items, x => _fn(x, token));
+    }
 }
 
 /// <summary>The pool's <c>initializer(*initargs)</c>, run once in every worker before its first task.</summary>

@@ -26,6 +26,15 @@ internal sealed class TaskClock
     private readonly HashSet<long> _ended = [];
     private readonly Queue<long> _endedOrder = new();
 
+    /// <summary>
+    /// Whether this chunk's tasks need <see cref="BeginTask"/> / <see cref="EndTask"/>: a time limit, a trace or a duration
+    /// listener. Without, the runner loops over them plainly (only the runner thread reads this).
+    /// </summary>
+    public bool TimesEachTask { get; private set; } = true;
+
+    /// <summary>The running chunk's call token: it fires when the call ends (a task without its own token gets this one).</summary>
+    public CancellationToken CallToken { get; private set; }
+
     /// <summary>The chunk about to run; false when its call has ended (skip it).</summary>
     public bool BeginChunk(RunChunk chunk)
     {
@@ -36,6 +45,8 @@ internal sealed class TaskClock
             _chunk = chunk;
             _call = new CancellationTokenSource();
             _traceParent = chunk.TraceParent is { } tp && ActivityContext.TryParse(tp, null, isRemote: true, out var parent) ? parent : null;
+            TimesEachTask = chunk.SoftMs > 0 || chunk.HardMs > 0 || _traceParent is not null || Diagnostics.PoolMetrics.TaskDuration.Enabled;
+            CallToken = _call.Token;
             return true;
         }
     }
@@ -60,12 +71,20 @@ internal sealed class TaskClock
             _index = index;
             _results = results;
             _taskStarted = Stopwatch.GetTimestamp();
-            _task = _call is null ? new CancellationTokenSource() : CancellationTokenSource.CreateLinkedTokenSource(_call.Token);
+            // A task's own token source only for a soft limit; otherwise the call's token serves (it fires when the call
+            // ends): a map of a million tiny tasks allocates nothing per task.
             if (_chunk is { SoftMs: > 0 } chunk)
+            {
+                _task = _call is null ? new CancellationTokenSource() : CancellationTokenSource.CreateLinkedTokenSource(_call.Token);
                 _task.CancelAfter(chunk.SoftMs);
+                token = _task.Token;
+            }
+            else
+            {
+                token = _call?.Token ?? CancellationToken.None;
+            }
             if (_traceParent is { } parent && _chunk is { } current)
                 traced = (parent, current);
-            token = _task.Token;
         }
         // Listeners (an exporter) run outside the lock: the watchdog and call cancellation must never wait on them.
         if (traced is { } t)
