@@ -53,6 +53,20 @@ internal static class NodeProgram
 
         var exit = new WorkerNode.ExitCode();
         var cluster = Akka.Cluster.Cluster.Get(system);
+        var joined = false;
+        cluster.RegisterOnMemberUp(() => Volatile.Write(ref joined, true));
+        // A node whose secret or certificate is not the cluster's is kept out by the TLS handshake: say so and exit,
+        // rather than knock forever or look like a node that left.
+        var refused = ClusterMember.WhenTlsRefused(system);
+        _ = refused.ContinueWith(_ =>
+        {
+            if (Volatile.Read(ref joined))
+                return;
+            exit.Set(WorkerProgram.ExitRejected);
+            Console.Error.WriteLine($"actorpool-node: the cluster refused this node: the TLS handshake with {string.Join(", ", cluster.Settings.SeedNodes)} failed. " +
+                                    $"Its secret ({ClusterSettings.SecretVariable} or actorpool.cluster.secret) or its actorpool.cluster.tls certificate is not the cluster's.");
+            system.Terminate();
+        }, TaskScheduler.Default);
         Console.Out.WriteLine($"ActorPool node {cluster.SelfAddress}: joining {string.Join(", ", cluster.Settings.SeedNodes)} " +
                               $"with role {string.Join(", ", cluster.SelfRoles)} and {settings.Workers} worker(s).");
         var host = system.ActorOf(NodeHost.Props(settings, exit), "actorpool-node");
@@ -72,6 +86,11 @@ internal static class NodeProgram
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Leave);
 
         system.WhenTerminated.Wait();
+        // Akka may stop the system itself after the failed handshake: wait a moment for the reason to be seen.
+        if (!Volatile.Read(ref joined))
+            refused.Wait(TimeSpan.FromMilliseconds(500));
+        if (refused.IsCompleted && !Volatile.Read(ref joined))
+            exit.Set(WorkerProgram.ExitRejected);
         Console.Out.WriteLine($"ActorPool node {cluster.SelfAddress}: stopped.");
         return exit.Value;
     }
@@ -153,7 +172,7 @@ internal static class NodeProgram
         {
             throw new ArgumentException($"--config: cannot read '{path.FullName}': {e.Message}");
         }
-        var file = Hocon.Parse(text, $"--config '{path.FullName}'");
+        var file = Hocon.Parse(text, $"--config '{path.FullName}'", path.DirectoryName);
         KnownKeys.Check(file, $"--config '{path.FullName}'");
         return file;
     }

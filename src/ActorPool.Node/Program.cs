@@ -82,6 +82,35 @@ status.SetAction((parse, ct) => StatusCommand.RunAsync(new StatusOptions(parse.G
     SecondsOption(parse.GetValue(interval)), SecondsOption(parse.GetValue(timeout))), ct));
 root.Subcommands.Add(status);
 
+var certOut = new Option<FileInfo>("--out", "-o")
+{
+    Description = "The PKCS#12 file to write (mode 0600). Its password, if any, comes from ACTORPOOL_CERT_PASSWORD.",
+    Required = true,
+};
+var certSubject = new Option<string>("--subject")
+{
+    Description = "The certificate's common name.",
+    DefaultValueFactory = _ => "ActorPool cluster",
+};
+var certDays = new Option<int>("--days")
+{
+    Description = "How many days the certificate is valid.",
+    DefaultValueFactory = _ => 3650,
+};
+var certForce = new Option<bool>("--force")
+{
+    Description = "Replace the file if it exists.",
+};
+var certCreate = new Command("create",
+    "Makes a cluster certificate: a self-signed ECDSA P-256 certificate and its key in a PKCS#12 file, for " +
+    "actorpool.cluster.tls.certificate on every member (instead of the key derived from the secret). Prints its thumbprint.")
+{
+    certOut, certSubject, certDays, certForce,
+};
+certCreate.SetAction(parse => CertCommand.Create(parse.GetValue(certOut)!, parse.GetValue(certSubject)!, parse.GetValue(certDays), parse.GetValue(certForce)));
+var cert = new Command("cert", "The cluster's TLS certificate.") { certCreate };
+root.Subcommands.Add(cert);
+
 static TimeSpan SecondsOption(double seconds) => double.IsFinite(seconds) && seconds is > 0 and < 1e6 ? TimeSpan.FromSeconds(seconds) : TimeSpan.Zero;
 
 root.SetAction(parse => NodeProgram.Run(new NodeOptions(

@@ -53,8 +53,9 @@ internal static class StatusCommand
         }
         try
         {
+            var refused = ClusterMember.WhenTlsRefused(system);
             var coordinator = system.ActorSelection($"{address}/user/{Coordination.Coordinator.Name}");
-            var first = await AskAsync(coordinator, secret, options.Timeout, address, cancellationToken);
+            var first = await AskAsync(coordinator, secret, options.Timeout, address, refused, cancellationToken);
             if (first.Exit is { } failed)
                 return failed;
             if (!options.Watch)
@@ -75,12 +76,22 @@ internal static class StatusCommand
     }
 
     private static async Task<(PoolStatus? Status, int? Exit)> AskAsync(ActorSelection coordinator, string secret, TimeSpan timeout, string address,
-        CancellationToken cancellationToken)
+        Task? tlsRefused, CancellationToken cancellationToken)
     {
         StatusReply reply;
         try
         {
-            reply = await coordinator.Ask<StatusReply>(new StatusRequest(secret), timeout, cancellationToken);
+            var ask = coordinator.Ask<StatusReply>(new StatusRequest(secret), timeout, cancellationToken);
+            // A client the coordinator does not let in learns it from the TLS handshake, at once: no need to wait out the timeout.
+            if (tlsRefused is not null && await Task.WhenAny(ask, tlsRefused) == tlsRefused && !ask.IsCompleted)
+                throw new AskTimeoutException("refused");
+            reply = await ask;
+        }
+        catch (AskTimeoutException) when (tlsRefused is { IsCompleted: true })
+        {
+            Console.Error.WriteLine($"actorpool-node status: the coordinator at {address} refused this client's TLS handshake: its secret " +
+                                    $"({ClusterSettings.SecretVariable} or actorpool.cluster.secret in --config) or its actorpool.cluster.tls certificate is not the cluster's.");
+            return (null, ExitRefused);
         }
         catch (AskTimeoutException)
         {
@@ -131,7 +142,7 @@ internal static class StatusCommand
                 shown.Remove(ended);
             }
             await Task.Delay(options.Interval, cancellationToken);
-            var next = await AskAsync(coordinator, secret, options.Timeout, address, cancellationToken);
+            var next = await AskAsync(coordinator, secret, options.Timeout, address, null, cancellationToken);
             if (next.Exit is { } failed)
                 return failed;
             status = next.Status!;

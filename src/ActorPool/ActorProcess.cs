@@ -129,7 +129,8 @@ public sealed class ActorProcess
         _process = process;
         Pid = process.Pid;
         process.Adopt(forwardOutput: true, (code, _) => Ended(code is > 128 and <= 128 + 64 ? -(code - 128) : code));
-        process.SendHandshake(new WorkerHandshake("", Name, "", Environment.ProcessId, 0, Target: _serialized, Daemon: _daemon));
+        process.SendHandshake(new WorkerHandshake("", Name, "", Environment.ProcessId, 0, Target: _serialized, Daemon: _daemon,
+            Tls: Hosting.ProcessTrust.Identity));
     }
 
     private void StartThread()

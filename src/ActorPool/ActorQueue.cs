@@ -45,6 +45,9 @@ public class ActorQueue<T>
         _maxSize = maxSize;
     }
 
+    /// <summary>The queue actor's full address (tests knock on it).</summary>
+    internal string ActorPath => _path;
+
     private QueueClient<T> Client => QueueClient<T>.For(_path, _maxSize);
 
     /// <summary>At most this many items wait in the queue; 0: no bound.</summary>

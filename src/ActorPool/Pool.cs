@@ -84,6 +84,9 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var sharesSystem = cluster is null && options.ActorSystem is null && thread && options.LoggerFactory is null && !UserSets("akka");
         _ownsSystem = options.ActorSystem is null && !sharesSystem;
         ILoggerFactory loggerFactory;
+        // What the pool's worker processes speak to it: its ActorSystem's TLS identity (none in an application's own
+        // ActorSystem: that one's remoting is the application's).
+        Hosting.TlsIdentity? workerTls = null;
         if (sharesSystem)
         {
             (_system, loggerFactory) = SharedThreadSystem.Value;
@@ -102,13 +105,23 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             {
                 config = Hosting.ClusterMember.Configure(userConfig, cluster.CoordinatorRole, cluster.CoordinatorRole);
                 _system = Hosting.ClusterMember.Start(cluster.SystemName, config, loggerFactory);
+                workerTls = Hosting.ClusterTls.Identity(config.GetConfig("actorpool"));
                 Hosting.ClusterMember.JoinSeeds(_system);
             }
             else
             {
                 if (thread && !UserSets("akka.actor.provider"))
+                {
                     config = LocalProvider.WithFallback(config); // workers in this process: no remoting to start
-                _system = PoolActorSystem.Create("actorpool", config, loggerFactory);
+                    _system = PoolActorSystem.Create("actorpool", config, loggerFactory);
+                }
+                else
+                {
+                    // Only processes of this program's tree hold the key: nobody else's connection gets as far as Akka.
+                    var (tls, setup) = Hosting.ProcessTrust.Transport();
+                    _system = PoolActorSystem.Create("actorpool", tls.WithFallback(config), loggerFactory, setup);
+                    workerTls = Hosting.ProcessTrust.Identity;
+                }
             }
         }
         _system.WhenTerminated.ContinueWith(static (_, cts) => ((CancellationTokenSource)cts!).Cancel(), _stopped, TaskScheduler.Default);
@@ -125,7 +138,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             ? new ThreadLauncher(_system, coordinatorName, coordinatorPath, secret, _settings.MaxFrameSize, _spillFolder)
             : new ProcessLauncher(coordinatorPath, secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize, _spillFolder, _settings.DataLink,
                 _settings.StartMethod == "forkserver" ? ForkServer.For(_settings.Preload, _settings.Processes, _settings.MaxFrameSize) : null,
-                loggerFactory.CreateLogger("ActorPool.Launcher"));
+                loggerFactory.CreateLogger("ActorPool.Launcher"), workerTls);
         try
         {
             _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), coordinatorName);
@@ -213,6 +226,9 @@ public sealed class Pool : IAsyncDisposable, IDisposable
 
     /// <summary>The coordinator actor.</summary>
     internal IActorRef CoordinatorRef => _coordinator;
+
+    /// <summary>The ActorSystem the coordinator runs in (tests look at its cluster).</summary>
+    internal ActorSystem System => _system;
 
     /// <summary>Where the pool is in its lifecycle.</summary>
     public PoolState State => _state;

@@ -60,7 +60,7 @@ public sealed class ClusterSpec : IDisposable
 
     private string Seed => $"akka.tcp://actorpool@127.0.0.1:{_port}";
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -161,7 +161,7 @@ public sealed class ClusterSpec : IDisposable
         using (var wrong = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = "not-it" }, "status", "--coordinator", Seed))
         {
             Assert.Equal(4, await wrong.WaitForExitAsync(TimeSpan.FromSeconds(60)));
-            Assert.Contains("refused: wrong pool secret", wrong.Stderr);
+            Assert.Contains("refused this client's TLS handshake", wrong.Stderr);
         }
         using (var nobody = new StartedProgram(NodeDll, env, "status", "--coordinator", $"akka.tcp://actorpool@127.0.0.1:{FreePort()}", "--timeout", "2"))
         {
@@ -248,6 +248,9 @@ public sealed class ClusterSpec : IDisposable
         await Task.Delay(TimeSpan.FromSeconds(8)); // a node with the certificate is serving within about 2 s
         Assert.DoesNotContain("serving", stranger.Stdout);
         Assert.DoesNotContain("serving", plain.Stdout);
+        // Each is told so and exits with 4 (refused), not 0 (left).
+        Assert.Equal(4, await stranger.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(4, await plain.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         var status = await pool.CountsAsync();
         Assert.Equal(1, status.ReadyWorkers);
         Assert.Equal(1, status.RegisteredWorkers);
@@ -255,7 +258,7 @@ public sealed class ClusterSpec : IDisposable
     }
 
     [Fact]
-    public async Task Node_with_the_wrong_secret_must_be_refused_and_logged_while_the_pool_keeps_working()
+    public async Task Node_with_the_wrong_secret_must_be_kept_out_by_tls_and_logged_while_the_pool_keeps_working()
     {
         var log = new LogCapture();
         var pool = StartCoordinator(minWorkers: 1, log);
@@ -265,8 +268,10 @@ public sealed class ClusterSpec : IDisposable
         var intruder = StartNode(workers: 2, secret: "not-the-secret");
         var exit = await intruder.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.True(exit == 4, $"exit {exit}\n{intruder.Stdout}\n{intruder.Stderr}");
-        Assert.Contains("refused", intruder.Stderr);
-        Assert.Contains(log.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("Refused a worker registration") && e.Message.Contains("secret"));
+        // Its key, derived from another secret, fails the TLS handshake: it never joins, and nothing it sent was read.
+        Assert.Contains("the cluster refused this node", intruder.Stderr);
+        Assert.Contains(log.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("Refused a connection") && e.Message.Contains("TLS handshake failed"));
+        Assert.Equal(2, Akka.Cluster.Cluster.Get(pool.System).State.Members.Count);
 
         var pids = await pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(20, 10)).WaitAsync(TimeSpan.FromSeconds(60));
         Assert.All(pids, pid => Assert.Equal(good.Pid, pid));
@@ -319,6 +324,28 @@ public sealed class ClusterSpec : IDisposable
         var exit = await node.WaitForExitAsync(TimeSpan.FromSeconds(30));
         Assert.True(exit == 2, $"exit {exit}\n{node.Stdout}\n{node.Stderr}");
         Assert.Contains(expected, node.Stderr);
+    }
+
+    [Fact]
+    public async Task Cert_create_must_write_a_certificate_with_its_key_readable_by_its_owner_only_and_print_its_thumbprint()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"actorpool-cert-{Guid.NewGuid():N}.p12");
+        _files.Add(file);
+        using (var create = new StartedProgram(NodeDll, "cert", "create", "--out", file, "--subject", "test cluster"))
+        {
+            Assert.Equal(0, await create.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            using var certificate = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(file, "");
+            Assert.True(certificate.HasPrivateKey);
+            Assert.Equal("CN=test cluster", certificate.Subject);
+            Assert.Contains($"Thumbprint: {certificate.Thumbprint}", create.Stdout);
+            if (!OperatingSystem.IsWindows())
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        }
+        using (var again = new StartedProgram(NodeDll, "cert", "create", "--out", file))
+        {
+            Assert.Equal(2, await again.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Contains("give --force to replace it", again.Stderr);
+        }
     }
 
     [Fact]

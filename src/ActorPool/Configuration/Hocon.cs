@@ -6,19 +6,22 @@ namespace ActorPool.Configuration;
 /// Parses user HOCON. Akka's parser loops, allocating without bound, on some malformed text (an array left open
 /// inside an object, say): brackets are checked first, and a parse that does not finish in a few seconds fails.
 /// </summary>
-internal static class Hocon
+internal static partial class Hocon
 {
     /// <summary>How long a parse may take before the text is called malformed.</summary>
     private static readonly TimeSpan ParseLimit = TimeSpan.FromSeconds(5);
 
     /// <param name="text">The HOCON.</param>
     /// <param name="origin">What the text is, for messages ("PoolOptions.Config", "--config 'x.conf'").</param>
+    /// <param name="folder">Where relative <c>include</c>s are found (the file's folder; default the current directory).</param>
     /// <exception cref="ArgumentException">The text is not valid HOCON; the message says where.</exception>
-    public static Config Parse(string text, string origin)
+    public static Config Parse(string text, string origin, string? folder = null)
     {
         if (CheckBrackets(text) is { } problem)
             throw new ArgumentException($"{origin} is not valid HOCON: {problem}.");
-        var parse = Task.Factory.StartNew(() => ConfigurationFactory.ParseString(text), CancellationToken.None,
+        text = SubstituteEnvironment(text, origin);
+        folder ??= Environment.CurrentDirectory;
+        var parse = Task.Factory.StartNew(() => ConfigurationFactory.ParseString(text, name => Include(name, origin, folder, depth: 1)), CancellationToken.None,
             TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
@@ -31,6 +34,96 @@ internal static class Hocon
             throw new ArgumentException($"{origin} is not valid HOCON: {e.InnerException?.Message}", e.InnerException);
         }
     }
+
+    /// <summary>
+    /// <c>include "file"</c>: the file (relative to the including file's folder), checked and substituted like the text
+    /// that includes it; a file that cannot be read or parsed is an error naming it. Includes nest at most 8 deep.
+    /// </summary>
+    private static Akka.Configuration.Hocon.HoconRoot Include(string name, string origin, string folder, int depth)
+    {
+        if (depth > 8)
+            throw new ArgumentException($"include \"{name}\": includes nest more than 8 deep (an include cycle?).");
+        var path = Path.GetFullPath(name, folder);
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new ArgumentException($"include \"{name}\": cannot read '{path}': {e.Message}");
+        }
+        if (CheckBrackets(text) is { } problem)
+            throw new ArgumentException($"include \"{name}\" ('{path}') is not valid HOCON: {problem}.");
+        text = SubstituteEnvironment(text, $"include \"{name}\"");
+        try
+        {
+            return Akka.Configuration.Hocon.Parser.Parse(text, inner => Include(inner, origin, Path.GetDirectoryName(path)!, depth + 1));
+        }
+        catch (Exception e) when (e is not ArgumentException)
+        {
+            throw new ArgumentException($"include \"{name}\" ('{path}') is not valid HOCON: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// HOCON's environment substitutions, which Akka's parser leaves empty: <c>${NAME}</c> and <c>${?NAME}</c> (a name
+    /// without dots, outside strings and comments) become the environment variable's value as a quoted string. An unset
+    /// <c>${?NAME}</c> that is a field's whole value leaves the field unset (its default applies); an unset <c>${NAME}</c>
+    /// is an error naming the variable. Substitutions of configuration paths (with dots) are Akka's.
+    /// </summary>
+    internal static string SubstituteEnvironment(string text, string origin)
+    {
+        if (!text.Contains("${", StringComparison.Ordinal))
+            return text;
+        var lines = text.Split('\n');
+        for (var n = 0; n < lines.Length; n++)
+        {
+            var line = lines[n];
+            if (!line.Contains("${", StringComparison.Ordinal))
+                continue;
+            var whole = WholeFieldSubstitution().Match(line);
+            if (whole.Success && whole.Groups["optional"].Success && Environment.GetEnvironmentVariable(whole.Groups["name"].Value) is null)
+            {
+                lines[n] = "# " + line + " (unset: default applies)";
+                continue;
+            }
+            lines[n] = Substitution().Replace(line, m =>
+            {
+                if (InsideStringOrComment(line, m.Index))
+                    return m.Value;
+                var name = m.Groups["name"].Value;
+                if (Environment.GetEnvironmentVariable(name) is { } value)
+                    return "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+                if (m.Groups["optional"].Success)
+                    return "\"\"";
+                throw new ArgumentException($"{origin} line {n + 1}: ${{{name}}} is not set: set the environment variable {name}, " +
+                                            $"or write ${{?{name}}} to leave the setting at its default when it is not set.");
+            });
+        }
+        return string.Join('\n', lines);
+    }
+
+    private static bool InsideStringOrComment(string line, int at)
+    {
+        var quoted = false;
+        for (var i = 0; i < at; i++)
+        {
+            if (line[i] == '\\' && quoted)
+                i++;
+            else if (line[i] == '"')
+                quoted = !quoted;
+            else if (!quoted && (line[i] == '#' || (line[i] == '/' && i + 1 < line.Length && line[i + 1] == '/')))
+                return true;
+        }
+        return quoted;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\$\{(?<optional>\?)?(?<name>[A-Za-z_][A-Za-z0-9_]*)\}")]
+    private static partial System.Text.RegularExpressions.Regex Substitution();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*[A-Za-z0-9_.\-""]+\s*[=:]\s*\$\{(?<optional>\?)?(?<name>[A-Za-z_][A-Za-z0-9_]*)\}\s*(#.*|//.*)?\r?$")]
+    private static partial System.Text.RegularExpressions.Regex WholeFieldSubstitution();
 
     /// <summary>The first unbalanced bracket or brace outside strings and comments, described; null when balanced.</summary>
     internal static string? CheckBrackets(string text)
@@ -115,7 +208,8 @@ internal static class KnownKeys
 
         static IEnumerable<string> Walk(Akka.Configuration.Hocon.HoconValue value, string path)
         {
-            if (!value.IsObject())
+            // A substitution (Akka's parser loops on IsObject for an unresolved one) is a leaf.
+            if (value.Values.Any(v => v is Akka.Configuration.Hocon.HoconSubstitution) || !value.IsObject())
             {
                 yield return path;
                 yield break;

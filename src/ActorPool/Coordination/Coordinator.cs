@@ -55,6 +55,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         _launcher = launcher;
         _secret = secret;
         _initializer = initializer;
+        _refusals = new PeerRefusals(_log, TimeSpan.FromSeconds(10));
 
         Receive<StartCall>(OnStartCall);
         Receive<SubmitChunk>(OnSubmitChunk);
@@ -62,7 +63,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<ChunkDone>(m => OnResults(_byRef.GetValueOrDefault(Sender), m));
         Receive<ChunksDone>(m => OnResults(_byRef.GetValueOrDefault(Sender), m.Results));
         Receive<DataLinkOpened>(OnDataLinkOpened);
-        Receive<DataLinkRefused>(m => _log.Warning("Refused a data-link connection (worker id '{0}'): it does not hold this pool's secret.", m.WorkerId ?? "none given"));
+        Receive<DataLinkRefused>(m => _refusals.Refused("the data link", $"a connection (worker id '{m.WorkerId ?? "none given"}')", "it does not hold this pool's secret"));
         Receive<FromWorker>(OnFromWorker);
         Receive<DispatchNow>(_ =>
         {
@@ -110,6 +111,36 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<Akka.Cluster.ClusterEvent.CurrentClusterState>(_ => { });
         Receive<TerminateWorkers>(_ => OnTerminate());
     }
+
+    private readonly PeerRefusals _refusals;
+
+    /// <summary>
+    /// The gate in front of every receive: a message from another process is handled only when it is one a peer may
+    /// send (a registration, a status request), or a worker's message from that registered worker. Everything else
+    /// (calls, chunks, shutdown, counts and status, launcher reports) only ever comes from this process; from elsewhere
+    /// it is dropped, and logged once per peer and interval.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (Sender.Path.Address.HasLocalScope || message is Terminated)
+            return base.AroundReceive(receive, message);
+        var why = message switch
+        {
+            RegisterWorker or StatusRequest => null,
+            WorkerReady m => FromWorker(m.WorkerId),
+            WorkerInitFailed m => FromWorker(m.WorkerId),
+            WorkerDraining m => FromWorker(m.WorkerId),
+            ChunkDone or ChunksDone => _byRef.ContainsKey(Sender) ? null : "its sender is not a worker of this pool",
+            _ => "only the pool's own process may send it",
+        };
+        if (why is null)
+            return base.AroundReceive(receive, message);
+        _refusals.Refused(Sender.Path.Address.ToString(), $"a {message.GetType().Name}", why);
+        return true;
+    }
+
+    private string? FromWorker(string workerId) =>
+        _byRef.TryGetValue(Sender, out var w) && w.Id == workerId ? null : $"it does not come from the registered worker '{workerId}'";
 
     public static Props Props(PoolSettings settings, IWorkerLauncher launcher, string secret, byte[] initializer) =>
         Akka.Actor.Props.Create(() => new Coordinator(settings, launcher, secret, initializer));
@@ -178,7 +209,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             || (_settings.Cluster is { } cluster && string.Equals(m.Secret, cluster.Secret, StringComparison.Ordinal));
         if (!allowed)
         {
-            _log.Warning("Refused a status request from {0}: it does not hold this pool's secret.", Sender.Path.Address);
+            _refusals.Refused(Sender.Path.Address.ToString(), "a status request", "it does not hold this pool's secret");
             Sender.Tell(new StatusReply(null, "wrong pool secret"));
             return;
         }
@@ -503,7 +534,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         if (!fromNode && !string.Equals(m.Secret, _secret, StringComparison.Ordinal))
         {
             var expected = _settings.Cluster is null ? "this pool's secret" : "this pool's secret or the cluster's (actorpool.cluster.secret / ACTORPOOL_SECRET)";
-            _log.Warning("Refused a worker registration from {0} (worker '{1}', pid {2}): it does not hold {3}.", Sender.Path.Address, m.WorkerId, m.Pid, expected);
+            _refusals.Refused(Sender.Path.Address.ToString(), $"a worker registration (worker '{m.WorkerId}', pid {m.Pid})", $"it does not hold {expected}");
             Sender.Tell(new WorkerRejected("wrong pool secret"));
             return;
         }
@@ -562,6 +593,17 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void OnMemberEvent(Akka.Cluster.ClusterEvent.IMemberEvent e)
     {
+        // The coordinator's own member downed or removed (by the split-brain resolver, or by a member that may): its
+        // calls cannot complete. They fail now, saying why, instead of waiting on a system that is shutting down.
+        if (e is Akka.Cluster.ClusterEvent.MemberRemoved or Akka.Cluster.ClusterEvent.MemberDowned
+            && e.Member.UniqueAddress.Equals(Akka.Cluster.Cluster.Get(Context.System).SelfUniqueAddress) && _brokenReason is null)
+        {
+            _brokenReason = $"this pool's coordinator was {(e is Akka.Cluster.ClusterEvent.MemberDowned ? "downed" : "removed from its cluster")} " +
+                            "(by the split-brain resolver after it lost touch with the cluster, or by a member); create a new pool";
+            _log.Error("Pool broken: {0}.", _brokenReason);
+            FailAllCalls(new PoolBrokenException(_brokenReason));
+            return;
+        }
         switch (e)
         {
             case Akka.Cluster.ClusterEvent.MemberLeft or Akka.Cluster.ClusterEvent.MemberExited:

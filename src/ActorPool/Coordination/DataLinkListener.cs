@@ -80,7 +80,7 @@ internal sealed class DataLinkListener : IDisposable
     {
         try
         {
-            var first = link.Receive();
+            var first = link.Receive(DataLink.MaxHelloBytes); // a stranger's frame header cannot make us allocate
             if (first is not DataLinkHello hello || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(hello.Secret), _secret))
             {
                 // Not one of this pool's workers: told so (as a registration without the secret is), and the pool logs it.

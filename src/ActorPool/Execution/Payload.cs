@@ -159,7 +159,7 @@ internal static class Payload
         {
             return serialize();
         }
-        catch (Exception e) when (e is not NotSendableException)
+        catch (Exception e) when (e is not NotSendableException and not SpillFullException)
         {
             throw new NotSendableException(
                 $"{what} cannot be serialized for a worker process: {e.GetBaseException().Message} " +
@@ -203,16 +203,26 @@ internal static class Payload
                string.Equals(Path.GetFullPath(dir).TrimEnd('/', '\\'), Path.GetFullPath(AppContext.BaseDirectory).TrimEnd('/', '\\'), StringComparison.Ordinal);
     }
 
-    private const int MaxDepth = 48;
+    /// <summary>
+    /// How deep an argument's or result's object graph may nest (objects inside objects): the serializer walks a graph
+    /// recursively, so a deeper one (a linked list of 100,000 nodes, say) would overflow the stack of the process that
+    /// sends or receives it. Refused at the call instead, naming the depth.
+    /// </summary>
+    public const int MaxDepth = 1000;
 
     /// <summary>Walks an object graph and rejects values bound to this process (handles, threads, streams).</summary>
     private static void CheckValue(object? value, string path, HashSet<object> seen, int depth)
     {
-        if (value is null || depth > MaxDepth)
+        if (value is null)
             return;
         var type = value.GetType();
         if (type.IsPrimitive || type.IsEnum || value is string || value is decimal || value is DateTime || value is Guid)
             return;
+        if (depth >= MaxDepth)
+            throw new NotSendableException(
+                $"{Capitalize(Shorten(path))} nests more than {MaxDepth} objects deep (a {type.FullName} at depth {depth}); ActorPool " +
+                $"serializes object graphs recursively and refuses deeper ones rather than overflow the stack. Flatten it (an array or " +
+                "a list of nodes instead of nodes that point to each other).");
         if (!type.IsValueType && !seen.Add(value))
             return;
         CheckType(type, path);
@@ -234,6 +244,7 @@ internal static class Payload
     }
 
     private static readonly ConcurrentDictionary<Type, string?> TypeVerdicts = new();
+    private static readonly ConcurrentDictionary<Type, string?> LoadVerdicts = new();
 
     private static readonly (Type Type, string Why)[] ProcessBound =
     [
@@ -261,15 +272,41 @@ internal static class Payload
                     return reason;
             return null;
         });
+        var result = path.StartsWith("result", StringComparison.Ordinal) || path.StartsWith("the result", StringComparison.Ordinal);
+        // A type a worker cannot load (a plugin's, loaded from outside the application's dependencies) fails here, at the
+        // call, not in the worker. (Results go back to the caller, which has the assembly: a node's plugin types are fine.)
+        if (why is null && !result)
+            why = LoadVerdicts.GetOrAdd(type, static t =>
+            {
+                foreach (var part in TypesOf(t))
+                    if (part.Assembly.IsDynamic || !IsLoadableByWorkers(part.Assembly))
+                        return $"its type comes from assembly '{part.Assembly.GetName().Name}'" +
+                               (part.Assembly.IsDynamic ? ", generated at run time" : $" loaded from '{part.Assembly.Location}', which is not part of the application's dependencies") +
+                               ", so a worker process cannot load it; reference that assembly from the application project";
+                return null;
+            });
         if (why is null)
             return;
-        if (path.StartsWith("result", StringComparison.Ordinal) || path.StartsWith("the result", StringComparison.Ordinal))
+        if (result)
             throw new NotSendableException(
                 $"{Capitalize(path)} is a {type.FullName}, which cannot be sent back from the worker process: {why}. " +
                 "Return plain data (numbers, strings, arrays, records, collections) that describes it instead.");
         throw new NotSendableException(
             $"{Capitalize(path)} is a {type.FullName}, which cannot be sent to a worker process: {why}. " +
             "Create it inside the task (or in the pool's initializer) instead of capturing or passing it.");
+    }
+
+    /// <summary>A type and the types it is built from (array elements, generic arguments).</summary>
+    private static IEnumerable<Type> TypesOf(Type type)
+    {
+        yield return type;
+        if (type.HasElementType && type.GetElementType() is { } element)
+            foreach (var t in TypesOf(element))
+                yield return t;
+        if (type.IsGenericType)
+            foreach (var argument in type.GetGenericArguments())
+                foreach (var t in TypesOf(argument))
+                    yield return t;
     }
 
     private static IEnumerable<FieldInfo> Fields(Type type)
@@ -295,6 +332,9 @@ internal static class Payload
             type = type.DeclaringType;
         return method.Name.StartsWith('<') ? $"(lambda in {type?.FullName})" : $"{type?.FullName}.{method.Name}";
     }
+
+    /// <summary>A path into a deep graph, with its middle left out.</summary>
+    private static string Shorten(string path) => path.Length <= 120 ? path : $"{path[..60]}...{path[^50..]}";
 
     private static string Capitalize(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..];
 }

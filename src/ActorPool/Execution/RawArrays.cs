@@ -116,8 +116,20 @@ internal static class RawArrays
         };
     }
 
+    /// <summary>
+    /// A count read from the data is checked against the bytes that follow it before anything is allocated: four
+    /// bytes that claim 200 million elements are an error, not 800 MB.
+    /// </summary>
+    private static void CheckFits(Stream stream, long count, int elementSize)
+    {
+        if (stream.CanSeek && count * elementSize > stream.Length - stream.Position)
+            throw new InvalidDataException(
+                $"A raw array claims {count:N0} elements of {elementSize} bytes but only {stream.Length - stream.Position:N0} bytes follow: the data is damaged or forged.");
+    }
+
     private static T[] Read<T>(Stream stream, int count) where T : unmanaged
     {
+        CheckFits(stream, count, System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
         var array = GC.AllocateUninitializedArray<T>(count);
         stream.ReadExactly(MemoryMarshal.AsBytes(array.AsSpan()));
         return array;
@@ -125,6 +137,7 @@ internal static class RawArrays
 
     private static byte[]?[] ReadBytesOfBytes(Stream stream, int count)
     {
+        CheckFits(stream, count, 4);
         var arrays = new byte[]?[count];
         Span<byte> length = stackalloc byte[4];
         for (var i = 0; i < count; i++)
@@ -133,6 +146,7 @@ internal static class RawArrays
             var n = BinaryPrimitives.ReadInt32LittleEndian(length);
             if (n < 0)
                 continue;
+            CheckFits(stream, n, 1);
             arrays[i] = GC.AllocateUninitializedArray<byte>(n);
             stream.ReadExactly(arrays[i]);
         }

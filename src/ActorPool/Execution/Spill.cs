@@ -16,6 +16,35 @@ internal static class Spill
     private const string Prefix = "actorpool-";
 
     /// <summary>
+    /// The spill folders this process uses (the ones its pools made, and the one its pool told it): a file a message
+    /// names is only ever read or deleted when it is a file of one of these, whatever path the message says.
+    /// </summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> Folders = new(StringComparer.Ordinal);
+
+    /// <summary>A worker: the folder its pool named in its handshake (over standard input, from the pool itself).</summary>
+    public static void Trust(string? folder)
+    {
+        if (folder is not null)
+            Folders[Path.GetFullPath(folder)] = 0;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="path"/> is a spill file: a name of 32 hexadecimal digits (as <see cref="Write"/> makes)
+    /// directly inside one of this process's spill folders. Anything else (another folder, <c>..</c>, a link's name)
+    /// is not.
+    /// </summary>
+    public static bool IsSpillFile(string? path)
+    {
+        if (string.IsNullOrEmpty(path) || !Path.IsPathFullyQualified(path))
+            return false;
+        var name = Path.GetFileName(path);
+        if (name.Length != 32 || !name.All(char.IsAsciiHexDigitLower))
+            return false;
+        var folder = Path.GetDirectoryName(path);
+        return folder is not null && folder == Path.GetFullPath(folder) && Folders.ContainsKey(folder);
+    }
+
+    /// <summary>
     /// Creates a pool's spill folder (readable by this user only) after removing folders left by pools whose
     /// process is gone; null when none can be made (everything then travels inline).
     /// </summary>
@@ -30,6 +59,7 @@ internal static class Spill
                 Directory.CreateDirectory(path);
             else
                 Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            Trust(path);
             return path;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -42,6 +72,7 @@ internal static class Spill
     {
         if (folder is null)
             return;
+        Folders.TryRemove(Path.GetFullPath(folder), out _);
         try
         {
             Directory.Delete(folder, recursive: true);
@@ -67,6 +98,13 @@ internal static class Spill
             using var file = new FileStream(path, options);
             write(file);
         }
+        catch (IOException e) when (e.HResult == 28 || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase))
+        {
+            File.Delete(path);
+            throw new SpillFullException(
+                $"The pool's spill folder '{folder}' is full ({e.Message}): large arguments and results go there as files. Free space in " +
+                $"{Path.GetDirectoryName(folder)} (or make it larger), or send smaller chunks (chunkSize).", e);
+        }
         catch
         {
             File.Delete(path);
@@ -80,14 +118,16 @@ internal static class Spill
     {
         if (blob.File is null)
             return Payload.Deserialize(blob.Inline);
+        if (!IsSpillFile(blob.File))
+            throw new InvalidDataException($"A message named '{blob.File}' as its data, which is not a file of the pool's spill folder: refused.");
         using var file = new FileStream(blob.File, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
         return Payload.Deserialize(file);
     }
 
     public static void Delete(Blob? blob)
     {
-        if (blob?.File is null)
-            return;
+        if (blob?.File is null || !IsSpillFile(blob.File))
+            return; // only ever a file of this process's spill folders, whatever a peer names
         try
         {
             File.Delete(blob.File);
@@ -125,3 +165,6 @@ internal static class Spill
         }
     }
 }
+
+/// <summary>The pool's spill folder (in memory, under /dev/shm) is full: nothing of the data was sent.</summary>
+internal sealed class SpillFullException(string message, Exception inner) : IOException(message, inner);

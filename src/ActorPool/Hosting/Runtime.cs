@@ -30,7 +30,8 @@ internal static class Runtime
               split-brain-resolver.keep-oldest.down-if-alone = off
             }
             """).WithFallback(PoolSettings.Reference);
-        var system = PoolActorSystem.Create("actorpool-host", config, ConsoleLogging.CreateDefault());
+        var (tls, setup) = ProcessTrust.Transport();
+        var system = PoolActorSystem.Create("actorpool-host", tls.WithFallback(config), ConsoleLogging.CreateDefault(), setup);
         var cluster = Akka.Cluster.Cluster.Get(system);
         cluster.Join(cluster.SelfAddress);
         system.ActorOf(Akka.Cluster.Tools.Singleton.ClusterSingletonManager.Props(
@@ -70,7 +71,10 @@ internal static class Runtime
     /// plain remoting ActorSystem: no cluster to start.
     /// </summary>
     private static readonly Lazy<ActorSystem> Client = new(() =>
-        PoolActorSystem.Create("actorpool-client", PoolSettings.Reference, ConsoleLogging.CreateDefault()));
+    {
+        var (tls, setup) = ProcessTrust.Transport();
+        return PoolActorSystem.Create("actorpool-client", tls.WithFallback(PoolSettings.Reference), ConsoleLogging.CreateDefault(), setup);
+    });
 
     /// <summary>A spawned worker's ActorSystem, asked to start now. Blocks while it starts (never on an actor's thread).</summary>
     private static ActorSystem? WorkerSystem

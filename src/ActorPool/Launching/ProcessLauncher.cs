@@ -23,12 +23,14 @@ internal sealed class ProcessLauncher : IWorkerLauncher
     private readonly bool _dataLink;
     private readonly ForkServer? _server;
     private readonly ILogger _logger;
+    private readonly Hosting.TlsIdentity? _tls;
     private readonly ConcurrentDictionary<string, WorkerProcess> _processes = new();
     private volatile bool _disposed;
 
     public ProcessLauncher(string coordinatorPath, string secret, bool forwardOutput, int maxFrameSize, string? spillFolder,
-        bool dataLink, ForkServer? server, ILogger logger)
+        bool dataLink, ForkServer? server, ILogger logger, Hosting.TlsIdentity? tls)
     {
+        _tls = tls;
         _coordinatorPath = coordinatorPath;
         _secret = secret;
         _forwardOutput = forwardOutput;
@@ -50,7 +52,8 @@ internal sealed class ProcessLauncher : IWorkerLauncher
             coordinator.Tell(new WorkerExited(workerId, code, errorTail));
         });
         var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId, _maxFrameSize, _spillFolder,
-            _spillFolder is null || !_dataLink ? null : Path.Combine(_spillFolder, DataLinkListener.SocketName), WorkerHandshake.CallerEntryAssembly);
+            _spillFolder is null || !_dataLink ? null : Path.Combine(_spillFolder, DataLinkListener.SocketName), WorkerHandshake.CallerEntryAssembly,
+            Tls: _tls);
         process.SendHandshake(handshake);
         if (_disposed)
             Kill(workerId);

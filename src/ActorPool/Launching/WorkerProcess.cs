@@ -75,6 +75,19 @@ internal sealed class WorkerProcess
         worker.Pid = process.Id;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        if (spare)
+        {
+            // A spare's first line: this program's TLS identity, which its ActorSystem speaks from the start.
+            try
+            {
+                process.StandardInput.WriteLine(System.Text.Json.JsonSerializer.Serialize(Hosting.ProcessTrust.Identity, HandshakeJson.Default.TlsIdentity));
+                process.StandardInput.Flush();
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException)
+            {
+                // It died at once; Take skips it and a pool that got it sees its exit.
+            }
+        }
         return worker;
     }
 

@@ -46,9 +46,17 @@ internal sealed class QuietStdoutLogger : Akka.Event.MinimalLogger
 {
     protected override void Log(object message)
     {
-        if (message is Akka.Event.LogEvent e && e.LogLevel() >= Akka.Event.LogLevel.WarningLevel
-            && !ExpectedEventsAsDebug.Noise().IsMatch(e.ToString()))
-            Console.Error.WriteLine(e.ToString());
+        if (message is not Akka.Event.LogEvent e || e.LogLevel() < Akka.Event.LogLevel.WarningLevel)
+            return;
+        var text = e.ToString();
+        if (TlsRefusal.Summarize(text) is { Matched: true } refusal)
+        {
+            if (refusal.Line is { } line)
+                Console.Error.WriteLine(line);
+            return;
+        }
+        if (!ExpectedEventsAsDebug.Noise().IsMatch(text))
+            Console.Error.WriteLine(text);
     }
 }
 
@@ -80,10 +88,54 @@ internal sealed partial class ExpectedEventsAsDebug(ILoggerFactory inner) : ILog
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
+            if (logLevel >= LogLevel.Warning && TlsRefusal.Summarize(formatter(state, exception)) is var summary && summary.Matched)
+            {
+                // A peer without the key: one line, at most once per interval, however often it knocks.
+                if (summary.Line is { } line && inner.IsEnabled(LogLevel.Warning))
+                    inner.Log(LogLevel.Warning, eventId, line, null, static (s, _) => s);
+                return;
+            }
             if (logLevel >= LogLevel.Warning && logLevel < LogLevel.Critical && Noise().IsMatch(formatter(state, exception)))
                 logLevel = LogLevel.Debug;
             if (inner.IsEnabled(logLevel))
                 inner.Log(logLevel, eventId, state, exception, formatter);
         }
+    }
+}
+
+/// <summary>
+/// Akka's DotNetty transport logs every failed TLS handshake as an error with a screen of troubleshooting text and two
+/// stack traces. A failed handshake is a peer without the pool's key (or the cluster's secret) being kept out, as
+/// designed: this turns those into one warning line, at most once per interval per process, with the count since.
+/// </summary>
+internal static class TlsRefusal
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
+
+    /// <summary>What the transport says, in its several messages, about one connection that failed TLS.</summary>
+    private static readonly string[] Patterns =
+        ["TLS handshake failed", "NotSslRecordException", "Certificate pinning failed", "due to TLS handshake failure", "RemoteCertificateValidationCallback"];
+    private static long _lastLogged = long.MinValue;
+    private static int _suppressed;
+
+    /// <summary>Whether <paramref name="text"/> is a failed TLS handshake and, if it should be logged now, its line.</summary>
+    public static (bool Matched, string? Line) Summarize(string text)
+    {
+        if (!Patterns.Any(p => text.Contains(p, StringComparison.Ordinal)))
+            return (false, null);
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastLogged);
+        if (last != long.MinValue && now - last < Interval.TotalMilliseconds)
+        {
+            Interlocked.Increment(ref _suppressed);
+            return (true, null);
+        }
+        Interlocked.Exchange(ref _lastLogged, now);
+        var more = Interlocked.Exchange(ref _suppressed, 0);
+        var side = text.Contains("(Client side)", StringComparison.Ordinal)
+            ? "this process connected to a peer whose certificate it does not trust, or that does not trust this one's"
+            : "a process that does not hold the pool's key (or the cluster's secret or certificate) tried to connect";
+        var channel = System.Text.RegularExpressions.Regex.Match(text, @"channel \[\[?(?<c>[^\]]*)\]") is { Success: true } m ? $" ({m.Groups["c"].Value})" : "";
+        return (true, $"Refused a connection{channel}: TLS handshake failed; {side}.{(more > 0 ? $" {more} more since the last report." : "")}");
     }
 }

@@ -77,23 +77,31 @@ internal sealed class DataLink : IDisposable
         }
     }
 
-    /// <summary>Blocks for the next message; null when the link is closed.</summary>
-    public object? Receive()
+    /// <summary>The largest first frame (the peer's hello) that is read before the peer has proved itself.</summary>
+    public const int MaxHelloBytes = 4096;
+
+    /// <summary>
+    /// Blocks for the next message; null when the link is closed, or when the frame's length is above
+    /// <paramref name="maxLength"/> (refused before anything is allocated for it).
+    /// </summary>
+    public object? Receive(int maxLength = int.MaxValue)
     {
         try
         {
             Span<byte> header = stackalloc byte[4];
             _input.ReadExactly(header);
             var length = BinaryPrimitives.ReadInt32LittleEndian(header);
-            if (length <= 0)
-                throw new InvalidDataException($"Bad data link frame length {length}.");
+            if (length <= 0 || length > maxLength)
+                throw new InvalidDataException($"Bad data link frame length {length} (at most {maxLength}).");
             var body = new byte[length];
             _input.ReadExactly(body);
             using var reader = new BinaryReader(new MemoryStream(body, writable: false), Encoding.UTF8);
             return ProtocolSerializer.ReadFrame(reader);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or EndOfStreamException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidDataException
+                                       or ArgumentException or FormatException or OverflowException)
         {
+            // The other end is gone, or sent a damaged or forged frame: either way the link is closed.
             Dispose();
             return null;
         }

@@ -85,9 +85,12 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
             write(w, item);
     }
 
+    /// <summary>The fewest bytes one work or result message takes on the wire (a count above what the rest could hold is forged).</summary>
+    private const int MinMessageBytes = 24;
+
     private static T[] ReadAll<T>(BinaryReader r, Func<BinaryReader, T> read)
     {
-        var items = new T[r.ReadInt32()];
+        var items = new T[CheckedCount(r, r.ReadInt32(), MinMessageBytes)];
         for (var i = 0; i < items.Length; i++)
             items[i] = read(r);
         return items;
@@ -234,7 +237,19 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
 
     private static byte[] ReadBytes(BinaryReader r)
     {
-        var n = r.ReadInt32();
+        var n = CheckedCount(r, r.ReadInt32(), 1);
         return n == 0 ? [] : r.ReadBytes(n);
+    }
+
+    /// <summary>
+    /// A count or length read from a peer, checked against what is left of the message before anything is allocated
+    /// for it.
+    /// </summary>
+    private static int CheckedCount(BinaryReader r, int count, int minBytesEach)
+    {
+        var left = r.BaseStream.Length - r.BaseStream.Position;
+        if (count < 0 || (long)count * minBytesEach > left)
+            throw new InvalidDataException($"A message claims {count:N0} entries but only {left:N0} bytes follow: it is damaged or forged.");
+        return count;
     }
 }

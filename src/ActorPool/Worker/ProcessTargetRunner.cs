@@ -11,6 +11,8 @@ internal static class ProcessTargetRunner
 {
     public static int Run(WorkerHandshake handshake)
     {
+        // Queues and locks this child uses speak TLS with the identity of the program that started it.
+        Hosting.ProcessTrust.Adopt(handshake.Tls);
         if (handshake.Daemon)
             WatchParent();
         int code;

@@ -43,9 +43,10 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
         _stopped = stopped;
 
         Receive<TryRegister>(_ => Register());
+        // Only the coordinator this worker was started for (or registered with) is obeyed; anything else is dropped.
         Receive<WorkerAccepted>(m =>
         {
-            if (_coordinator is not null)
+            if (_coordinator is not null || !IsOurCoordinator(Sender))
                 return;
             Timers.Cancel("register");
             _coordinator = Sender;
@@ -54,6 +55,8 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
         });
         Receive<WorkerRejected>(m =>
         {
+            if (!IsOurCoordinator(Sender))
+                return;
             if (m.Retry)
             {
                 Leave(WorkerProgram.ExitRetryLater); // the pool is shutting down or broken: nothing to say about this worker
@@ -62,39 +65,65 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
             Console.Error.WriteLine($"ActorPool worker {_handshake.WorkerId}: the pool refused it: {m.Reason}");
             Leave(WorkerProgram.ExitRejected);
         });
-        Receive<RunChunk>(m => _runner?.Enqueue(m));
+        Receive<RunChunk>(m =>
+        {
+            if (FromCoordinator())
+                _runner?.Enqueue(m);
+        });
         Receive<RunChunks>(m =>
         {
+            if (!FromCoordinator())
+                return;
             foreach (var run in m.Chunks)
                 _runner?.Enqueue(run);
         });
         Receive<ForgetCall>(m =>
         {
+            if (!FromCoordinator())
+                return;
             _runner?.CallEnded(m.CallId); // at once: a running task of the call is cancelled
             _runner?.Enqueue(m);
         });
-        Receive<Retire>(_ => _runner?.Enqueue(Retire.Instance));
+        Receive<Retire>(_ =>
+        {
+            if (FromCoordinator())
+                _runner?.Enqueue(Retire.Instance);
+        });
         // A worker node leaving: tell the coordinator, and answer once what it sent before its acknowledgement has run.
         Receive<Drain>(_ =>
         {
+            if (!Sender.Path.Address.HasLocalScope)
+                return; // the node asks, from its own process
             _drainWaiters.Add(Sender);
             if (_coordinator is null)
                 ReplyDrained();
             else
                 _coordinator.Tell(new WorkerDraining(_handshake.WorkerId));
         });
-        Receive<DrainAck>(_ => Timers.StartPeriodicTimer("drain", CheckDrained.Instance, TimeSpan.FromMilliseconds(50)));
+        Receive<DrainAck>(_ =>
+        {
+            if (FromCoordinator())
+                Timers.StartPeriodicTimer("drain", CheckDrained.Instance, TimeSpan.FromMilliseconds(50));
+        });
         Receive<CheckDrained>(_ =>
         {
             if (_runner is null || _runner.IsIdle)
                 ReplyDrained();
         });
-        Receive<Terminated>(_ =>
+        Receive<Terminated>(m =>
         {
             // The coordinator is gone: nobody will read our results.
-            Leave(WorkerProgram.ExitOk);
+            if (m.ActorRef.Equals(_coordinator))
+                Leave(WorkerProgram.ExitOk);
         });
     }
+
+    private bool FromCoordinator() => _coordinator is not null && Sender.Equals(_coordinator);
+
+    /// <summary>Whether <paramref name="sender"/> is the coordinator the handshake named (its address and path).</summary>
+    private bool IsOurCoordinator(IActorRef sender) =>
+        ActorPath.TryParse(_handshake.Coordinator, out var expected) && sender.Path.Address.Equals(expected.Address)
+        && sender.Path.Elements.SequenceEqual(expected.Elements);
 
     /// <summary>Asks a worker to stop taking work; it replies <see cref="Drained"/> when it runs nothing.</summary>
     public sealed class Drain
@@ -211,6 +240,7 @@ internal sealed class TaskRunner
     {
         _handshake = handshake;
         _spillFolder = handshake.SpillFolder;
+        Execution.Spill.Trust(handshake.SpillFolder);
         _maxPayload = handshake.MaxFrameSize - 64 * 1024;
         _workerId = handshake.WorkerId;
         _link = link;

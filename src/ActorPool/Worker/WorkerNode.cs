@@ -15,18 +15,27 @@ internal static class WorkerNode
         akka {
           loglevel = ERROR
           stdout-loglevel = ERROR
+          # To standard error, and a peer kept out by TLS in one line now and then, not a screen per attempt.
+          stdout-logger-class = "ActorPool.Logging.QuietStdoutLogger, ActorPool"
+
           remote.dot-netty.tcp.hostname = "127.0.0.1"
           remote.dot-netty.tcp.port = 0
         }
         """);
 
-    /// <summary>The worker's ActorSystem (remoting on 127.0.0.1, an ephemeral port).</summary>
-    public static ActorSystem CreateSystem(int maxFrameSize)
+    /// <summary>
+    /// The worker's ActorSystem (remoting on 127.0.0.1, an ephemeral port): mutual TLS with <paramref name="tls"/>, the
+    /// pool's identity, so only the pool's own processes can connect to it (plain TCP without one).
+    /// </summary>
+    public static ActorSystem CreateSystem(int maxFrameSize, Hosting.TlsIdentity? tls)
     {
         var frame = maxFrameSize > 0 ? maxFrameSize : 128000;
         var config = ConfigurationFactory.ParseString($"akka.remote.dot-netty.tcp.maximum-frame-size = {frame}b")
             .WithFallback(WorkerConfig).WithFallback(PoolSettings.Reference);
-        return ActorSystem.Create("actorpool-worker", config);
+        if (tls is null)
+            return ActorSystem.Create("actorpool-worker", config);
+        var (tlsConfig, setup) = Hosting.ProcessTrust.Transport(tls);
+        return ActorSystem.Create("actorpool-worker", Akka.Actor.BootstrapSetup.Create().WithConfig(tlsConfig.WithFallback(config)).And(setup));
     }
 
     /// <param name="handshake">The settings the pool sent.</param>
@@ -34,6 +43,7 @@ internal static class WorkerNode
     public static int Run(WorkerHandshake handshake, ActorSystem? preStarted = null)
     {
         var exit = new ExitCode();
+        Hosting.ProcessTrust.Adopt(handshake.Tls);
 
         // With a data link the worker is accepted and takes work over it at once; its ActorSystem (a few hundred
         // milliseconds to start) and Akka.Remote registration follow, off the path to the first result.
@@ -67,7 +77,9 @@ internal static class WorkerNode
             WorkerProgram.WarmUpInBackground(handshake);
             linked.WaitUntilQuiet(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(2));
         }
-        var system = preStarted ?? CreateSystem(handshake.MaxFrameSize);
+        if (exit.IsSet && preStarted is null)
+            return exit.Value; // refused on the data link (or told to go) before its ActorSystem was needed
+        var system = preStarted ?? CreateSystem(handshake.MaxFrameSize, handshake.Tls);
         started.SetResult(system);
         system.ActorOf(Props.Create(() => new WorkerActor(handshake, exit, linked)), "worker");
 
@@ -84,6 +96,7 @@ internal static class WorkerNode
             }
             // The pool's process is gone (or closed the pipe): nobody will read a result; leave within half a second.
             exit.Set(WorkerProgram.ExitOk);
+            SweepIfOrphaned(handshake);
             if (!system.Terminate().Wait(TimeSpan.FromMilliseconds(500)))
                 Environment.Exit(exit.Value);
         })
@@ -100,6 +113,7 @@ internal static class WorkerNode
                     if (getppid() != handshake.ParentPid)
                     {
                         exit.Set(WorkerProgram.ExitOk);
+                        SweepIfOrphaned(handshake);
                         system.Terminate();
                         return;
                     }
@@ -112,6 +126,19 @@ internal static class WorkerNode
         return exit.Value;
     }
 
+    /// <summary>
+    /// The pool's process died without cleaning up (kill -9): its spill folder (in memory, under /dev/shm) would stay
+    /// until the next pool of this user started. A worker that outlives its parent removes it on the way out.
+    /// </summary>
+    private static void SweepIfOrphaned(WorkerHandshake handshake)
+    {
+        if (handshake.SpillFolder is not { } folder || handshake.ParentPid <= 0)
+            return;
+        var parentGone = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() ? getppid() != handshake.ParentPid : false;
+        if (parentGone)
+            Execution.Spill.DeleteFolder(folder);
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", SetLastError = false)]
     private static extern int getppid();
 
@@ -121,6 +148,9 @@ internal static class WorkerNode
         private int _value = -1;
 
         public int Value => _value < 0 ? WorkerProgram.ExitOk : _value;
+
+        /// <summary>Whether a reason to exit has been given.</summary>
+        public bool IsSet => Volatile.Read(ref _value) >= 0;
 
         public void Set(int code) => Interlocked.CompareExchange(ref _value, code, -1);
     }

@@ -9,10 +9,13 @@ namespace ActorPool.Worker;
 /// link (absent, or not reachable: work and results travel through Akka.Remote). <see cref="EntryAssembly"/> is the
 /// calling program's, which the worker loads while idle: the user's functions are most likely there. With
 /// <see cref="Target"/> the process is an <see cref="ActorProcess"/>: it runs that one target (named
-/// <see cref="WorkerId"/>) and exits, ending with its parent only when <see cref="Daemon"/>.
+/// <see cref="WorkerId"/>) and exits, ending with its parent only when <see cref="Daemon"/>. <see cref="Tls"/> is the TLS
+/// identity its ActorSystem speaks (that of the pool's ActorSystem; absent: plain TCP, for a pool in an application's
+/// own ActorSystem).
 /// </summary>
 internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid, int MaxFrameSize,
-    string? SpillFolder = null, string? DataSocket = null, string? EntryAssembly = null, byte[]? Target = null, bool Daemon = false)
+    string? SpillFolder = null, string? DataSocket = null, string? EntryAssembly = null, byte[]? Target = null, bool Daemon = false,
+    Hosting.TlsIdentity? Tls = null)
 {
     /// <summary>The calling program's entry assembly, as a handshake names it.</summary>
     public static string? CallerEntryAssembly { get; } = System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name;
@@ -25,6 +28,7 @@ internal sealed record WorkerHandshake(string Coordinator, string WorkerId, stri
 /// <summary>The handshake's JSON, generated at build time: no reflection (about 100 ms) when a worker starts.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(WorkerHandshake))]
+[JsonSerializable(typeof(Hosting.TlsIdentity))]
 internal sealed partial class HandshakeJson : JsonSerializerContext;
 
 /// <summary>
@@ -74,13 +78,29 @@ internal static class WorkerProgram
         // Ctrl-C in a terminal reaches the whole process group: the pool, not each worker, decides what happens.
         Console.CancelKeyPress += (_, e) => e.Cancel = true;
         Akka.Actor.ActorSystem? system = null;
+        Hosting.TlsIdentity? spareTls = null;
         if (args.Contains(SpareFlag))
         {
+            // The forkserver's first line: the TLS identity of the program that started it (a spare's ActorSystem
+            // speaks TLS from the start, so it needs it before it can start).
+            try
+            {
+                var first = Console.In.ReadLine();
+                if (first is null)
+                    return ExitOk; // the program ended before it needed this spare
+                spareTls = JsonSerializer.Deserialize(first, HandshakeJson.Default.TlsIdentity);
+            }
+            catch (JsonException e)
+            {
+                Console.Error.WriteLine($"ActorPool worker: unreadable identity on standard input: {e.Message}");
+                return ExitHandshake;
+            }
+            Hosting.ProcessTrust.Adopt(spareTls);
             Preload(args);
             // A spare starts its ActorSystem while it waits too (for the frame size of the pools it serves), so a
             // pool that takes it does not pay for that after its workers are ready.
             if (FrameSizeOf(args) is var frame and > 0)
-                system = WorkerNode.CreateSystem(frame);
+                system = WorkerNode.CreateSystem(frame, spareTls);
             Console.Out.WriteLine(SpareReadyLine);
             Console.Out.Flush();
         }
@@ -106,13 +126,16 @@ internal static class WorkerProgram
             Console.Error.WriteLine("ActorPool worker: no settings on standard input; it is started by a pool.");
             return ExitHandshake;
         }
-        if (system is not null && handshake.MaxFrameSize != FrameSizeOf(args))
+        if (system is not null && (handshake.MaxFrameSize != FrameSizeOf(args) || !SameTls(handshake.Tls, spareTls)))
         {
             system.Terminate().Wait(TimeSpan.FromSeconds(5));
             system = null;
         }
         return WorkerNode.Run(handshake, system);
     }
+
+    private static bool SameTls(Hosting.TlsIdentity? a, Hosting.TlsIdentity? b) =>
+        a is null ? b is null : b is not null && a.CertificatePem == b.CertificatePem && a.Pins.SequenceEqual(b.Pins);
 
     /// <summary>
     /// What a spawned worker does once it has answered its first chunk, while its ActorSystem starts: load the

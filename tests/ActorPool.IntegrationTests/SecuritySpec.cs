@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using ActorPool.IntegrationTests.Support;
+using Akka.Actor;
+using Akka.Configuration;
+using Microsoft.Extensions.Logging;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace ActorPool.IntegrationTests;
+
+/// <summary>
+/// A hostile local process (another uid where this machine lets the tests make one; the same uid otherwise, which TLS
+/// keeps out just the same) that knows ActorPool's protocol but not the pool's key or the cluster's secret, against a
+/// spawned pool, its workers, a queue, a lock, a forkserver spare and a cluster: it tries code execution, forged control
+/// messages, deleting a file through a forged result, floods, huge frame headers and joining the cluster. Every attempt
+/// is refused, the pool's calls stay right, nothing is deleted, nothing crashes. A control run against workers with
+/// plain remoting (a pool in an application's plain ActorSystem) shows the same attack does run code there.
+/// </summary>
+[Collection("processes")]
+public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(120);
+    private static readonly string HostileDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Hostile.dll");
+    private readonly string _dir = Directory.CreateTempSubdirectory("actorpool-security-").FullName;
+    private readonly List<Pool> _pools = new();
+
+    public void Dispose()
+    {
+        foreach (var pool in _pools)
+            pool.Terminate();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    /// <summary>
+    /// Runs the hostile program to its end (bounded): as uid 65534 (nobody) when this process may switch to it, else as
+    /// this uid. Its output, one attempt a line.
+    /// </summary>
+    private async Task<string> Hostile(params string[] args)
+    {
+        var asOther = Environment.UserName == "root" && File.Exists("/usr/bin/setpriv");
+        using var program = asOther
+            ? StartedProgram.Start("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "dotnet", HostileDll, .. args],
+                new Dictionary<string, string?> { ["HOME"] = _dir, ["DOTNET_CLI_HOME"] = _dir, ["DOTNET_NOLOGO"] = "1" })
+            : StartedProgram.Start("dotnet", [HostileDll, .. args], new Dictionary<string, string?>());
+        var exit = await program.WaitForExitAsync(Bound);
+        output.WriteLine($"hostile {string.Join(' ', args.Take(3))}: exit {exit}\n{program.Stdout}{program.Stderr}");
+        Assert.True(exit == 0, $"the hostile program failed (exit {exit}): {program.Stderr}");
+        Assert.Contains("hostile: uid ", program.Stdout);
+        if (!asOther)
+            output.WriteLine("(ran as this process's own uid: this machine does not let the tests switch to another one)");
+        return program.Stdout;
+    }
+
+    /// <summary>TCP ports <paramref name="pid"/> listens on (Linux /proc: its sockets' inodes in the listening table).</summary>
+    private static List<int> ListeningPorts(int pid)
+    {
+        var inodes = new HashSet<string>();
+        foreach (var fd in Directory.EnumerateFiles($"/proc/{pid}/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
+                    inodes.Add(target[8..^1]);
+            }
+            catch (IOException)
+            {
+            }
+        }
+        var ports = new List<int>();
+        foreach (var table in new[] { $"/proc/{pid}/net/tcp", $"/proc/{pid}/net/tcp6" })
+        {
+            foreach (var line in File.ReadLines(table).Skip(1))
+            {
+                var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length > 9 && f[3] == "0A" && inodes.Contains(f[9]))
+                    ports.Add(Convert.ToInt32(f[1][(f[1].LastIndexOf(':') + 1)..], 16));
+            }
+        }
+        return ports.Distinct().ToList();
+    }
+
+    private static long RssBytes()
+    {
+        using var self = Process.GetCurrentProcess();
+        return self.WorkingSet64;
+    }
+
+    private string Victim()
+    {
+        var victim = Path.Combine(_dir, "victim.txt");
+        File.WriteAllText(victim, "keep me");
+        return victim;
+    }
+
+    [Fact]
+    public async Task A_stranger_must_not_run_code_control_or_read_a_spawned_pool_its_workers_queue_lock_or_spare()
+    {
+        var log = new LogCapture();
+        var pool = new Pool(new PoolOptions { Processes = 2, LoggerFactory = log });
+        _pools.Add(pool);
+        Assert.Equal([0, 1, 4], await pool.MapAsync(TestFunctions.Square, [0, 1, 2]).WaitAsync(Bound));
+        var workers = (await pool.GetStatusAsync()).Workers.Select(w => w.Pid!.Value).ToList();
+        var queue = new ActorQueue<int>();
+        queue.Put(1);
+        var gate = new ActorLock();
+        Assert.True(gate.Acquire(timeout: TimeSpan.FromSeconds(30)));
+        gate.Release();
+        var spares = ForkServerSpares();
+
+        var paths = new List<string> { pool.CoordinatorPath, queue.ActorPath, Hosting.Runtime.LockManagerPath };
+        foreach (var pid in workers)
+            paths.AddRange(ListeningPorts(pid).Select(port => $"akka.ssl.tcp://actorpool-worker@127.0.0.1:{port}/user/worker"));
+        foreach (var pid in spares)
+            paths.AddRange(ListeningPorts(pid).Select(port => $"akka.ssl.tcp://actorpool-worker@127.0.0.1:{port}/user/worker"));
+        Assert.True(paths.Count >= 5, string.Join("\n", paths));
+        var marker = Path.Combine(_dir, "pwned");
+        var victim = Victim();
+        var rssBefore = RssBytes();
+
+        foreach (var tls in new[] { "plain", "stranger" })
+        {
+            var said = await Hostile(["akka", "--tls", tls, "--marker", marker, "--victim", victim, "--coordinator", pool.CoordinatorPath,
+                .. paths.SelectMany(p => new[] { "--path", p })]);
+            Assert.DoesNotContain("ANSWERED", said);
+        }
+        var coordinatorPort = new Uri(pool.CoordinatorPath.Replace("akka.ssl.tcp", "tcp")).Port;
+        await Hostile("raw", "--to", $"127.0.0.1:{coordinatorPort}", "--connections", "100");
+        await Hostile("raw", "--to", $"127.0.0.1:{ListeningPorts(workers[0]).First()}", "--connections", "100");
+        if (pool.SpillFolder is { } spill)
+        {
+            var said = await Hostile("unix", "--socket", Path.Combine(spill, Coordination.DataLinkListener.SocketName));
+            if (Environment.UserName == "root")
+                Assert.Contains("refused", said); // another uid cannot even reach the data link (0700 folder)
+        }
+
+        // Nothing ran, nothing was deleted, the same workers are there, and everything still works.
+        await Task.Delay(1000);
+        Assert.False(File.Exists(marker), "the stranger's code ran in a worker");
+        Assert.Equal("keep me", File.ReadAllText(victim));
+        Assert.Equal(Enumerable.Range(0, 50).Select(x => x * x), await pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 50)).WaitAsync(Bound));
+        Assert.Equal(workers.Order(), (await pool.GetStatusAsync()).Workers.Select(w => w.Pid!.Value).Order());
+        Assert.Equal(1, queue.Get(TimeSpan.FromSeconds(30)));
+        Assert.True(gate.Acquire(timeout: TimeSpan.FromSeconds(30)));
+        gate.Release();
+        // Refused peers cost a few log lines, not one per attempt (the hostile made hundreds of connections and 20,000 messages).
+        var lines = log.Entries.Count(e => e.Level >= LogLevel.Warning);
+        Assert.True(lines < 40, string.Join("\n", log.Entries.Select(e => e.Message)));
+        Assert.True(RssBytes() - rssBefore < 400L << 20, $"the caller grew by {(RssBytes() - rssBefore) >> 20} MB under the attack");
+    }
+
+    /// <summary>The pids of forkserver spares waiting now (after asking for one), so they are attacked too.</summary>
+    private static List<int> ForkServerSpares()
+    {
+        var server = Launching.ForkServer.For(Configuration.PoolSettings.DefaultPreload, 1, 67108864);
+        Assert.True(server.WhenReady(1, TimeSpan.FromSeconds(60)).GetAwaiter().GetResult(), "no forkserver spare became ready");
+        return Processes.ChildrenOf(Environment.ProcessId).Where(pid => ListeningPorts(pid).Count > 0).ToList();
+    }
+
+    [Fact]
+    public async Task Control_the_same_attack_runs_code_in_workers_with_plain_remoting()
+    {
+        // A pool inside an application's own ActorSystem takes that system's transport: here plain TCP, as the README
+        // warns. The hostile program's attack is real: it runs its code there.
+        var app = ActorSystem.Create("app", ConfigurationFactory.ParseString("""
+            akka.actor.provider = remote
+            akka.remote.dot-netty.tcp.hostname = "127.0.0.1"
+            akka.remote.dot-netty.tcp.port = 0
+            akka.loglevel = ERROR
+            """));
+        try
+        {
+            var pool = new Pool(new PoolOptions { ActorSystem = app, Processes = 1 });
+            _pools.Add(pool);
+            Assert.Equal([4], await pool.MapAsync(TestFunctions.Square, [2]).WaitAsync(Bound));
+            var worker = (await pool.GetStatusAsync()).Workers.Single().Pid!.Value;
+            Assert.True(await Processes.WaitUntil(() => ListeningPorts(worker).Count > 0, TimeSpan.FromSeconds(30)));
+            var marker = Path.Combine(_dir, "pwned");
+            await Hostile(["akka", "--tls", "plain", "--marker", marker, "--victim", Victim(), "--coordinator", pool.CoordinatorPath,
+                .. ListeningPorts(worker).SelectMany(port => new[] { "--path", $"akka.tcp://actorpool-worker@127.0.0.1:{port}/user/worker" })]);
+            Assert.True(await Processes.WaitUntil(() => File.Exists(marker), TimeSpan.FromSeconds(20)), "the control attack did not run: the test proves nothing");
+        }
+        finally
+        {
+            await app.Terminate();
+        }
+    }
+
+    [Fact]
+    public async Task A_stranger_must_not_join_a_cluster_pool_or_reach_its_coordinator()
+    {
+        var secret = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        var port = ClusterSpec.FreePort();
+        var pool = new Pool(new PoolOptions
+        {
+            Processes = 1,
+            Config = $$"""
+                actorpool.cluster { enabled = on, secret = "{{secret}}", min-workers = 0, local-workers = 1 }
+                akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{port}} }
+                """,
+        });
+        _pools.Add(pool);
+        Assert.Equal([1, 4], await pool.MapAsync(TestFunctions.Square, [1, 2]).WaitAsync(Bound));
+        var seed = $"akka.ssl.tcp://actorpool@127.0.0.1:{port}";
+
+        foreach (var tls in new[] { "plain", "stranger" })
+        {
+            var said = await Hostile("join", "--tls", tls, "--seed", seed, "--secret", "a-guess");
+            Assert.DoesNotContain("JOINED", said);
+            said = await Hostile("akka", "--tls", tls, "--marker", Path.Combine(_dir, "pwned"), "--victim", Victim(), "--path", pool.CoordinatorPath);
+            Assert.DoesNotContain("ANSWERED", said);
+        }
+        Assert.Single(Akka.Cluster.Cluster.Get(pool.System).State.Members);
+        Assert.False(File.Exists(Path.Combine(_dir, "pwned")));
+        Assert.Equal(Enumerable.Range(0, 20).Select(x => x * x), await pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 20)).WaitAsync(Bound));
+    }
+}
