@@ -81,11 +81,23 @@ internal static class StatusCommand
         StatusReply reply;
         try
         {
-            var ask = coordinator.Ask<StatusReply>(new StatusRequest(secret), timeout, cancellationToken);
+            // Challenge-response: the coordinator proves the secret first, then this client does; the secret is never sent.
+            var nonce = Proof.NewNonce();
+            var ask = coordinator.Ask<object>(new StatusRequest(nonce), timeout, cancellationToken);
             // A client the coordinator does not let in learns it from the TLS handshake, at once: no need to wait out the timeout.
             if (tlsRefused is not null && await Task.WhenAny(ask, tlsRefused) == tlsRefused && !ask.IsCompleted)
                 throw new AskTimeoutException("refused");
-            reply = await ask;
+            var first = await ask;
+            if (first is not StatusChallenge challenge)
+                throw new InvalidOperationException($"the answer was a {first.GetType().Name}, not a challenge (another ActorPool version?)");
+            if (!Proof.Matches(Proof.Of(secret, "coordinator", "status", nonce, challenge.ChallengeNonce), challenge.Proof))
+            {
+                Console.Error.WriteLine($"actorpool-node status: the coordinator at {address} does not hold the cluster's secret: this client's secret " +
+                                        $"({ClusterSettings.SecretVariable} or actorpool.cluster.secret in --config) is not the cluster's, or that is another cluster's coordinator.");
+                return (null, ExitRefused);
+            }
+            reply = await coordinator.Ask<StatusReply>(new StatusRequest(nonce, challenge.ChallengeNonce,
+                Proof.Of(secret, "client", "status", challenge.ChallengeNonce, nonce)), timeout, cancellationToken);
         }
         catch (AskTimeoutException) when (tlsRefused is { IsCompleted: true })
         {

@@ -100,13 +100,12 @@ public sealed class ActorProcess
     /// <exception cref="ArgumentException">The start method is unknown, or <c>fork</c>.</exception>
     public void Start()
     {
-        var method = StartMethod ?? StartMethods.Current;
-        PoolSettings.ValidateStartMethod(method);
+        var method = PoolSettings.ParseStartMethod(StartMethod ?? StartMethods.Current);
         lock (_gate)
         {
             if (Started)
                 throw new InvalidOperationException($"{Name} was started already: a process can be started only once, as in Python.");
-            if (method == "thread")
+            if (method == StartMethodKind.Thread)
                 StartThread();
             else
                 StartProcess(method);
@@ -121,9 +120,9 @@ public sealed class ActorProcess
         }, TaskScheduler.Default);
     }
 
-    private void StartProcess(string method)
+    private void StartProcess(StartMethodKind method)
     {
-        var process = method == "forkserver"
+        var process = method == StartMethodKind.Forkserver
             ? ForkServer.For(PoolSettings.DefaultPreload, 1).Take()
             : WorkerProcess.Start(Name, spare: false, []);
         _process = process;

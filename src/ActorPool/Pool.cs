@@ -76,7 +76,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         }
         _settings = PoolSettings.Create(config, options);
         var initializer = PrepareInitializer(options);
-        var thread = _settings.StartMethod == "thread";
+        var thread = _settings.Method == StartMethodKind.Thread;
 
         // Thread pools without Akka settings or a logger of their own share one local ActorSystem, as threads share
         // a process: a new one costs little more than its coordinator.
@@ -97,7 +97,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             loggerFactory = options.LoggerFactory ?? _ownedLoggerFactory!;
             if (options.ActorSystem is { } given)
             {
-                CheckGivenSystem(given, _settings.StartMethod, cluster);
+                CheckGivenSystem(given, _settings.Method, cluster);
                 Hosting.PoolSerialization.Register(given);
                 _system = given;
             }
@@ -137,7 +137,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         _launcher = thread
             ? new ThreadLauncher(_system, coordinatorName, coordinatorPath, secret, _settings.MaxFrameSize, _spillFolder)
             : new ProcessLauncher(coordinatorPath, secret, _settings.ForwardWorkerOutput, _settings.MaxFrameSize, _spillFolder, _settings.DataLink,
-                _settings.StartMethod == "forkserver" ? ForkServer.For(_settings.Preload, _settings.Processes, _settings.MaxFrameSize) : null,
+                _settings.Method == StartMethodKind.Forkserver ? ForkServer.For(_settings.Preload, _settings.Processes, _settings.MaxFrameSize) : null,
                 loggerFactory.CreateLogger("ActorPool.Launcher"), workerTls);
         try
         {
@@ -157,7 +157,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         });
     }
 
-    private static void CheckGivenSystem(ActorSystem given, string startMethod, ClusterSettings? cluster)
+    private static void CheckGivenSystem(ActorSystem given, StartMethodKind startMethod, ClusterSettings? cluster)
     {
         if (given.WhenTerminated.IsCompleted)
             throw new ArgumentException("PoolOptions.ActorSystem has been terminated.", nameof(PoolOptions.ActorSystem));
@@ -173,9 +173,9 @@ public sealed class Pool : IAsyncDisposable, IDisposable
                     "add it to akka.cluster.roles (or set actorpool.cluster.coordinator-role to one of its roles).", nameof(PoolOptions.ActorSystem));
             return;
         }
-        if (startMethod != "thread" && ((ExtendedActorSystem)given).Provider is not Akka.Remote.IRemoteActorRefProvider)
+        if (startMethod != StartMethodKind.Thread && ((ExtendedActorSystem)given).Provider is not Akka.Remote.IRemoteActorRefProvider)
             throw new ArgumentException(
-                $"PoolOptions.ActorSystem '{given.Name}' has no remoting (akka.actor.provider is local), so {startMethod} workers " +
+                $"PoolOptions.ActorSystem '{given.Name}' has no remoting (akka.actor.provider is local), so {startMethod.Name()} workers " +
                 "in other processes cannot reach it: configure akka.actor.provider = remote (or cluster), or use StartMethod \"thread\".",
                 nameof(PoolOptions.ActorSystem));
     }
@@ -452,7 +452,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         if (timeouts is null)
             return (_settings.SoftTimeoutMs, _settings.HardTimeoutMs);
         var limits = timeouts.ToMilliseconds("timeouts");
-        PoolSettings.CheckHardLimit(_settings.StartMethod, limits.HardMs, "timeouts");
+        PoolSettings.CheckHardLimit(_settings.Method, limits.HardMs, "timeouts");
         return limits;
     }
 

@@ -34,6 +34,7 @@ internal static class Program
                 "unix" => Unix(Arg("--socket")),
                 "selftest" => SelfTest(Arg("--marker")),
                 "hocon" => HoconProbe(Arg("--file")),
+                "spill-and-wait" => SpillAndWait(),
                 "join" => Join(Arg("--tls", "plain"), Arg("--seed"), Arg("--secret", "guess")),
                 _ => Usage(),
             };
@@ -101,10 +102,10 @@ internal static class Program
             run, new RunChunks([run with { Chunk = new ChunkId(2, 0) }]), new WorkerAccepted([]), new WorkerRejected("forged"),
             Retire.Instance, new ForgetCall(1), forgedResult, new ChunksDone([forgedResult]), new WorkerReady("w1"),
             new WorkerInitFailed("w1", new TaskError("Forged", "forged initializer error", "")), new WorkerDraining("w1"),
-            new RegisterWorker("w1", 1, "127.0.0.1", "guess", system.DeadLetters),
+            new RegisterWorker("w1", 1, "127.0.0.1", system.DeadLetters, "00", "00", "guess"),
             StopWorkers.Instance, TerminateWorkers.Instance, new WorkerExited("w1", 1, "forged"),
         ];
-        object[] asks = [GetCounts.Instance, GetPoolStatus.Instance, new StatusRequest("guess"), WaitForWorkers.Instance];
+        object[] asks = [GetCounts.Instance, GetPoolStatus.Instance, new StatusRequest("00"), WaitForWorkers.Instance];
         var breaches = 0;
         foreach (var raw in paths)
         {
@@ -206,6 +207,23 @@ internal static class Program
         Console.Out.WriteLine($"round trip: {back.GetType().Name}");
         back.Run(new[] { marker }, new ActorPool.Worker.TaskClock());
         Console.Out.WriteLine($"ran: {File.Exists(marker)}");
+        return 0;
+    }
+
+    /// <summary>
+    /// Not an attack: a pool's process that a test kills with SIGKILL while a large argument sits in its spill folder
+    /// (its workers must remove the folder on their way out).
+    /// </summary>
+    private static int SpillAndWait()
+    {
+        using var pool = new Pool(1);
+        var call = pool.MapAsync(static (byte[] b) => { Thread.Sleep(120_000); return b.Length; }, [new byte[1 << 20]]);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && Directory.GetFiles(pool.SpillFolder!).Length == 0)
+            Thread.Sleep(50);
+        Console.Out.WriteLine($"SPILL {pool.SpillFolder} {Directory.GetFiles(pool.SpillFolder!).Length}");
+        Console.Out.Flush();
+        call.Wait(TimeSpan.FromMinutes(3));
         return 0;
     }
 

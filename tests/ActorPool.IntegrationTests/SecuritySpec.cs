@@ -186,6 +186,26 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task A_pool_process_killed_outright_must_leave_no_spill_folder_behind()
+    {
+        using var program = new StartedProgram(HostileDll, "spill-and-wait");
+        Assert.True(await Processes.WaitUntil(() => program.Stdout.Contains("SPILL "), TimeSpan.FromSeconds(90)), program.Stdout + program.Stderr);
+        var line = program.Stdout.Split('\n').First(l => l.StartsWith("SPILL "));
+        var folder = line.Split(' ')[1];
+        Assert.True(Directory.GetFiles(folder).Length > 0, line);
+        var workers = program.Children();
+        Assert.NotEmpty(workers);
+        Processes.Kill9(program.Pid);
+        // Its worker sees its data link and standard input close and its parent gone (whether it was still starting or
+        // running the task), and removes the folder on the way out.
+        if (!await Processes.WaitUntil(() => !Directory.Exists(folder), TimeSpan.FromSeconds(30)))
+            Assert.Fail($"{folder} is still there ({string.Join(", ", Directory.GetFileSystemEntries(folder).Select(Path.GetFileName))}); " +
+                        $"workers {string.Join(", ", workers)} alive: {string.Join(", ", workers.Select(Processes.IsAlive))}\n{program.Stderr}");
+        foreach (var pid in workers)
+            Assert.True(await Processes.WaitUntil(() => !Processes.IsAlive(pid), TimeSpan.FromSeconds(30)), $"worker {pid} outlived its pool");
+    }
+
+    [Fact]
     public async Task A_stranger_must_not_join_a_cluster_pool_or_reach_its_coordinator()
     {
         var secret = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));

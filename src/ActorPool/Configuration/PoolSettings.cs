@@ -18,7 +18,10 @@ internal sealed record PoolSettings
 
     /// <summary>The cluster pool's settings (<c>actorpool.cluster</c>); null when it is off.</summary>
     public ClusterSettings? Cluster { get; init; }
-    public required string StartMethod { get; init; }
+    public required StartMethodKind Method { get; init; }
+
+    /// <summary>The start method's name, as status and messages show it.</summary>
+    public string StartMethod => Method.Name();
     public required int MaxTaskRetries { get; init; }
     public required int MaxTasksPerChild { get; init; }
     public required int MaxWindow { get; init; }
@@ -90,8 +93,7 @@ internal sealed record PoolSettings
                 "must be at least 1 when the pool starts no local workers (actorpool.cluster.local-workers = 0): the pool needs a worker to wait for");
         }
 
-        var startMethod = options.StartMethod ?? Read(() => c.GetString("start-method"), "actorpool.start-method");
-        ValidateStartMethod(startMethod);
+        var startMethod = ParseStartMethod(options.StartMethod ?? Read(() => c.GetString("start-method"), "actorpool.start-method"));
 
         var retries = options.MaxTaskRetries ?? Read(() => c.GetInt("max-task-retries"), "actorpool.max-task-retries");
         Require(retries is >= 0 and <= 100, options.MaxTaskRetries is null ? "actorpool.max-task-retries" : "MaxTaskRetries", retries, "must be between 0 and 100");
@@ -154,7 +156,7 @@ internal sealed record PoolSettings
             Processes = processes,
             LocalWorkers = local,
             Cluster = cluster,
-            StartMethod = startMethod,
+            Method = startMethod,
             MaxTaskRetries = retries,
             MaxTasksPerChild = maxTasks,
             MaxWindow = window,
@@ -177,22 +179,31 @@ internal sealed record PoolSettings
     /// <summary>reference.conf's <c>actorpool.start-method</c>.</summary>
     public static string DefaultStartMethod => Reference.GetString("actorpool.start-method") ?? "spawn";
 
-    public static void ValidateStartMethod(string name)
+    public static void ValidateStartMethod(string name) => ParseStartMethod(name);
+
+    /// <summary>The start method a name means.</summary>
+    /// <exception cref="ArgumentException">An unknown name (the message lists the valid ones), or <c>fork</c> (it says why and what to use).</exception>
+    public static StartMethodKind ParseStartMethod(string name)
     {
         if (name == "fork")
             throw new ArgumentException(
                 "Start method 'fork' is not supported: a running .NET runtime cannot be forked safely (its threads, " +
                 "including the garbage collector's and Akka's, would not exist in the child, which can deadlock; " +
                 "Python warns of the same with threads). Use 'spawn', 'forkserver' for workers that start in milliseconds, or 'thread' for workers inside this process.", nameof(PoolOptions.StartMethod));
-        if (Array.IndexOf(StartMethods, name) < 0)
-            throw new ArgumentException(
-                $"Unknown start method '{name}'. Valid start methods: {string.Join(", ", StartMethods)}.", nameof(PoolOptions.StartMethod));
+        return name switch
+        {
+            "spawn" => StartMethodKind.Spawn,
+            "forkserver" => StartMethodKind.Forkserver,
+            "thread" => StartMethodKind.Thread,
+            _ => throw new ArgumentException(
+                $"Unknown start method '{name}'. Valid start methods: {string.Join(", ", StartMethods)}.", nameof(PoolOptions.StartMethod)),
+        };
     }
 
     /// <summary>A hard time limit stops a worker: thread workers cannot be stopped, so it is refused for them.</summary>
-    public static void CheckHardLimit(string startMethod, int hardMs, string name)
+    public static void CheckHardLimit(StartMethodKind startMethod, int hardMs, string name)
     {
-        if (hardMs > 0 && startMethod == "thread")
+        if (hardMs > 0 && startMethod == StartMethodKind.Thread)
             throw new ArgumentException(
                 "A hard time limit stops the worker whose task overran; thread workers share this process, so their task thread " +
                 "would only be abandoned. Use the soft limit (a CancellationToken) with the thread start method, or spawn/forkserver.", name);

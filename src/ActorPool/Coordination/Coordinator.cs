@@ -113,6 +113,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     }
 
     private readonly PeerRefusals _refusals;
+    private readonly Challenges _challenges = new();
 
     /// <summary>
     /// The gate in front of every receive: a message from another process is handled only when it is one a peer may
@@ -205,9 +206,18 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     /// <summary>A status request from another process (the node program's status command): it must hold a secret of the pool's.</summary>
     private void OnStatusRequest(StatusRequest m)
     {
-        var allowed = string.Equals(m.Secret, _secret, StringComparison.Ordinal)
-            || (_settings.Cluster is { } cluster && string.Equals(m.Secret, cluster.Secret, StringComparison.Ordinal));
-        if (!allowed)
+        var secret = _settings.Cluster?.Secret ?? _secret;
+        var key = "status|" + m.ClientNonce;
+        if (m.Proof.Length == 0)
+        {
+            var nonce = Proof.NewNonce();
+            _challenges.Add(key, nonce, secret);
+            Sender.Tell(new StatusChallenge(nonce, Proof.Of(secret, "coordinator", "status", m.ClientNonce, nonce)));
+            return;
+        }
+        if (_challenges.Take(key, m.ChallengeNonce) is not { } proven)
+            return; // not a challenge of ours (or answered already)
+        if (!Proof.Matches(Proof.Of(proven, "client", "status", m.ChallengeNonce, m.ClientNonce), m.Proof))
         {
             _refusals.Refused(Sender.Path.Address.ToString(), "a status request", "it does not hold this pool's secret");
             Sender.Tell(new StatusReply(null, "wrong pool secret"));
@@ -527,13 +537,28 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             w.Pid ??= m.Pid;
     }
 
+    /// <summary>
+    /// A registration: first a challenge (the worker proves the secret only in answer to one, and the coordinator proves
+    /// it first), then the answer is checked. A worker this pool launched proves the pool's secret; any other, the
+    /// cluster's.
+    /// </summary>
     private void OnRegister(RegisterWorker m)
     {
-        var fromNode = _settings.Cluster is { } cluster && string.Equals(m.Secret, cluster.Secret, StringComparison.Ordinal)
-            && !_workers.ContainsKey(m.WorkerId);
-        if (!fromNode && !string.Equals(m.Secret, _secret, StringComparison.Ordinal))
+        var fromNode = _settings.Cluster is not null && !_workers.ContainsKey(m.WorkerId);
+        var key = $"{Sender.Path}|{m.WorkerId}";
+        if (m.Proof.Length == 0)
         {
-            var expected = _settings.Cluster is null ? "this pool's secret" : "this pool's secret or the cluster's (actorpool.cluster.secret / ACTORPOOL_SECRET)";
+            var secret = fromNode ? _settings.Cluster!.Secret : _secret;
+            var nonce = Proof.NewNonce();
+            _challenges.Add(key, nonce, secret);
+            Sender.Tell(new RegisterChallenge(m.WorkerId, nonce, Proof.Of(secret, "coordinator", m.WorkerId, m.WorkerNonce, nonce)));
+            return;
+        }
+        if (_challenges.Take(key, m.ChallengeNonce) is not { } proven)
+            return; // an answer to no open challenge of ours (an old one, or forged): the worker asks again
+        if (!Proof.Matches(Proof.Of(proven, "worker", m.WorkerId, m.ChallengeNonce, m.WorkerNonce), m.Proof))
+        {
+            var expected = !fromNode ? "this pool's secret" : "the cluster's secret (actorpool.cluster.secret / ACTORPOOL_SECRET)";
             _refusals.Refused(Sender.Path.Address.ToString(), $"a worker registration (worker '{m.WorkerId}', pid {m.Pid})", $"it does not hold {expected}");
             Sender.Tell(new WorkerRejected("wrong pool secret"));
             return;

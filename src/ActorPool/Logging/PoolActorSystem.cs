@@ -118,11 +118,21 @@ internal static class TlsRefusal
     private static long _lastLogged = long.MinValue;
     private static int _suppressed;
 
-    /// <summary>Whether <paramref name="text"/> is a failed TLS handshake and, if it should be logged now, its line.</summary>
+    /// <summary>
+    /// Whether <paramref name="text"/> is about a failed TLS handshake and, if it should be logged now, its line, with the
+    /// reason where the transport says it.
+    /// </summary>
     public static (bool Matched, string? Line) Summarize(string text)
     {
         if (!Patterns.Any(p => text.Contains(p, StringComparison.Ordinal)))
             return (false, null);
+        var why = text.Contains("NotSslRecordException", StringComparison.Ordinal) ? "the peer does not speak TLS: it does not hold the pool's key"
+            : text.Contains("Certificate pinning failed", StringComparison.Ordinal) || text.Contains("RemoteCertificateValidationCallback", StringComparison.Ordinal)
+                || text.Contains("remote certificate", StringComparison.OrdinalIgnoreCase)
+                ? text.Contains("(Client side)", StringComparison.Ordinal)
+                    ? "this process does not trust the certificate of the peer it connected to (or that peer does not trust this one's)"
+                    : "the peer's certificate is not the pool's (or the cluster's)"
+            : "a process without the pool's key (or the cluster's secret or certificate) was refused, or a peer left mid-handshake";
         var now = Environment.TickCount64;
         var last = Interlocked.Read(ref _lastLogged);
         if (last != long.MinValue && now - last < Interval.TotalMilliseconds)
@@ -132,10 +142,7 @@ internal static class TlsRefusal
         }
         Interlocked.Exchange(ref _lastLogged, now);
         var more = Interlocked.Exchange(ref _suppressed, 0);
-        var side = text.Contains("(Client side)", StringComparison.Ordinal)
-            ? "this process connected to a peer whose certificate it does not trust, or that does not trust this one's"
-            : "a process that does not hold the pool's key (or the cluster's secret or certificate) tried to connect";
         var channel = System.Text.RegularExpressions.Regex.Match(text, @"channel \[\[?(?<c>[^\]]*)\]") is { Success: true } m ? $" ({m.Groups["c"].Value})" : "";
-        return (true, $"Refused a connection{channel}: TLS handshake failed; {side}.{(more > 0 ? $" {more} more since the last report." : "")}");
+        return (true, $"Refused a connection{channel}: TLS handshake failed; {why}.{(more > 0 ? $" {more} more since the last report." : "")}");
     }
 }

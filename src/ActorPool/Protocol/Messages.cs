@@ -18,9 +18,18 @@ internal readonly record struct ChunkId(long CallId, int Index)
 // ---------------------------------------------------------------- worker node -> coordinator
 
 /// <summary>
-/// A worker actor asks to join the pool. Replies: <see cref="WorkerAccepted"/> or <see cref="WorkerRejected"/>.
+/// A worker actor asks to join the pool. First without <see cref="Proof"/>: the reply is a <see cref="RegisterChallenge"/>;
+/// then answering it (<see cref="ChallengeNonce"/>, <see cref="Proof"/>): the reply is <see cref="WorkerAccepted"/> or
+/// <see cref="WorkerRejected"/>. The secret itself is never sent (see <see cref="Protocol.Proof"/>).
 /// </summary>
-internal sealed record RegisterWorker(string WorkerId, int Pid, string Host, string Secret, IActorRef Worker) : IPoolMessage;
+internal sealed record RegisterWorker(string WorkerId, int Pid, string Host, IActorRef Worker, string WorkerNonce, string ChallengeNonce = "", string Proof = "")
+    : IPoolMessage;
+
+/// <summary>
+/// The coordinator's answer to a registration without proof: its own proof of the secret (over the worker's nonce and
+/// <see cref="ChallengeNonce"/>), which the worker checks before it answers the challenge.
+/// </summary>
+internal sealed record RegisterChallenge(string WorkerId, string ChallengeNonce, string Proof) : IPoolMessage;
 
 /// <summary>The worker ran the pool's initializer (if any) and takes work.</summary>
 internal sealed record WorkerReady(string WorkerId) : IPoolMessage;
@@ -91,9 +100,13 @@ internal sealed class Retire : IPoolMessage
 
 /// <summary>
 /// Another process asks a coordinator for its <see cref="ActorPool.PoolStatus"/> (the node program's status command).
-/// <see cref="Secret"/> is the cluster's secret (or the pool's). Reply: <see cref="StatusReply"/>.
+/// First without <see cref="Proof"/>: the reply is a <see cref="StatusChallenge"/>; then answering it with a proof of the
+/// cluster's secret (the pool's, for a pool without a cluster): the reply is <see cref="StatusReply"/>.
 /// </summary>
-internal sealed record StatusRequest(string Secret) : IPoolMessage;
+internal sealed record StatusRequest(string ClientNonce, string ChallengeNonce = "", string Proof = "") : IPoolMessage;
+
+/// <summary>The coordinator's proof of the secret and its challenge, in answer to a <see cref="StatusRequest"/> without proof.</summary>
+internal sealed record StatusChallenge(string ChallengeNonce, string Proof) : IPoolMessage;
 
 /// <summary>The answer to <see cref="StatusRequest"/>: the status, or why it was refused.</summary>
 internal sealed record StatusReply(ActorPool.PoolStatus? Status, string? Refused) : IPoolMessage;

@@ -43,6 +43,23 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
         _stopped = stopped;
 
         Receive<TryRegister>(_ => Register());
+        // The coordinator proves the secret first; only then does this worker prove it in turn.
+        Receive<RegisterChallenge>(m =>
+        {
+            if (_coordinator is not null || !IsOurCoordinator(Sender) || m.WorkerId != _handshake.WorkerId)
+                return;
+            if (!Proof.Matches(Proof.Of(_handshake.Secret, "coordinator", _handshake.WorkerId, _nonce, m.ChallengeNonce), m.Proof))
+            {
+                // Not the pool's coordinator, or one of another cluster: nothing is sent to it. A spawned worker leaves for
+                // good; a node's worker tries again later.
+                Console.Error.WriteLine($"ActorPool worker {_handshake.WorkerId}: the coordinator at {Sender.Path.Address} does not hold this " +
+                                        "worker's secret (a coordinator of another cluster, or this node's secret is wrong); not registering with it.");
+                Leave(_handshake.ParentPid == 0 ? WorkerProgram.ExitRetryLater : WorkerProgram.ExitRejected);
+                return;
+            }
+            Sender.Tell(new RegisterWorker(_handshake.WorkerId, Environment.ProcessId, _host, Self, _nonce, m.ChallengeNonce,
+                Proof.Of(_handshake.Secret, "worker", _handshake.WorkerId, m.ChallengeNonce, _nonce)), Self);
+        });
         // Only the coordinator this worker was started for (or registered with) is obeyed; anything else is dropped.
         Receive<WorkerAccepted>(m =>
         {
@@ -169,6 +186,7 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
     }
 
     private readonly IActorRef _self;
+    private readonly string _nonce = Proof.NewNonce();
     private readonly string _host = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.Host ?? "127.0.0.1";
     private readonly bool _inProcess;
     private readonly Action? _stopped;
@@ -189,8 +207,7 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
     private void Register()
     {
         var self = Self;
-        Context.ActorSelection(_handshake.Coordinator).Tell(
-            new RegisterWorker(_handshake.WorkerId, Environment.ProcessId, _host, _handshake.Secret, self), self);
+        Context.ActorSelection(_handshake.Coordinator).Tell(new RegisterWorker(_handshake.WorkerId, Environment.ProcessId, _host, self, _nonce), self);
     }
 
     // Called on the task thread: only thread-safe members here.

@@ -78,11 +78,17 @@ internal static class WorkerNode
             linked.WaitUntilQuiet(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(2));
         }
         if (exit.IsSet && preStarted is null)
-            return exit.Value; // refused on the data link (or told to go) before its ActorSystem was needed
+        {
+            // Refused on the data link, or the link closed because the pool's process died while this one started.
+            SweepIfOrphaned(handshake);
+            return exit.Value;
+        }
         var system = preStarted ?? CreateSystem(handshake.MaxFrameSize, handshake.Tls);
         started.SetResult(system);
         system.ActorOf(Props.Create(() => new WorkerActor(handshake, exit, linked)), "worker");
 
+        var stdinClosed = new ManualResetEventSlim();
+        var swept = new ManualResetEventSlim();
         var stdin = new Thread(() =>
         {
             try
@@ -95,8 +101,10 @@ internal static class WorkerNode
             {
             }
             // The pool's process is gone (or closed the pipe): nobody will read a result; leave within half a second.
+            stdinClosed.Set();
             exit.Set(WorkerProgram.ExitOk);
             SweepIfOrphaned(handshake);
+            swept.Set();
             if (!system.Terminate().Wait(TimeSpan.FromMilliseconds(500)))
                 Environment.Exit(exit.Value);
         })
@@ -123,6 +131,11 @@ internal static class WorkerNode
         }
 
         system.WhenTerminated.Wait();
+        // The data link closing (the pool's process died) ends a worker too, often before its standard input is seen to
+        // close: give that a moment, and let the clean-up it starts finish before the process ends. (A worker that
+        // retires has its input open: it waits the moment and goes.)
+        if (stdinClosed.Wait(TimeSpan.FromMilliseconds(200)))
+            swept.Wait(TimeSpan.FromSeconds(2));
         return exit.Value;
     }
 
@@ -134,9 +147,17 @@ internal static class WorkerNode
     {
         if (handshake.SpillFolder is not { } folder || handshake.ParentPid <= 0)
             return;
-        var parentGone = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() ? getppid() != handshake.ParentPid : false;
-        if (parentGone)
-            Execution.Spill.DeleteFolder(folder);
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
+            return;
+        // Standard input closes while the parent is still exiting: it is reparented a moment later. (The pool itself
+        // ends its workers by killing them, so this wait is only ever spent by an orphan.)
+        for (var waited = 0; getppid() == handshake.ParentPid; waited += 50)
+        {
+            if (waited >= 1000)
+                return; // the parent lives: it only closed the pipe
+            Thread.Sleep(50);
+        }
+        Execution.Spill.DeleteFolder(folder);
     }
 
     [System.Runtime.InteropServices.DllImport("libc", SetLastError = false)]

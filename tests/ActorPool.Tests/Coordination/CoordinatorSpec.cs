@@ -31,7 +31,12 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     private TestProbe Join(IActorRef coordinator, string id, int pid)
     {
         var probe = CreateTestProbe();
-        coordinator.Tell(new RegisterWorker(id, pid, "127.0.0.1", Secret, probe.Ref), probe.Ref);
+        var nonce = Proof.NewNonce();
+        coordinator.Tell(new RegisterWorker(id, pid, "127.0.0.1", probe.Ref, nonce), probe.Ref);
+        var challenge = probe.ExpectMsg<RegisterChallenge>();
+        Assert.True(Proof.Matches(Proof.Of(Secret, "coordinator", id, nonce, challenge.ChallengeNonce), challenge.Proof)); // the coordinator proves it first
+        coordinator.Tell(new RegisterWorker(id, pid, "127.0.0.1", probe.Ref, nonce, challenge.ChallengeNonce,
+            Proof.Of(Secret, "worker", id, challenge.ChallengeNonce, nonce)), probe.Ref);
         probe.ExpectMsg<WorkerAccepted>();
         coordinator.Tell(new WorkerReady(id), probe.Ref);
         var warm = probe.ExpectMsg<RunChunk>();
@@ -243,7 +248,13 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     {
         var coordinator = StartCoordinator(processes: 1);
         var intruder = CreateTestProbe();
-        coordinator.Tell(new RegisterWorker("w1", 999, "127.0.0.1", "guess", intruder.Ref), intruder.Ref);
+        coordinator.Tell(new RegisterWorker("w1", 999, "127.0.0.1", intruder.Ref, "n1"), intruder.Ref);
+        var challenge = intruder.ExpectMsg<RegisterChallenge>();
+        // An answer to no open challenge is ignored; an answer without the secret is refused.
+        coordinator.Tell(new RegisterWorker("w1", 999, "127.0.0.1", intruder.Ref, "n1", "not-a-challenge", "guess"), intruder.Ref);
+        intruder.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        coordinator.Tell(new RegisterWorker("w1", 999, "127.0.0.1", intruder.Ref, "n1", challenge.ChallengeNonce,
+            Proof.Of("guess", "worker", "w1", challenge.ChallengeNonce, "n1")), intruder.Ref);
         var rejected = intruder.ExpectMsg<WorkerRejected>();
         Assert.Contains("secret", rejected.Reason);
     }

@@ -113,6 +113,33 @@ public sealed class WireLimitsSpec : Akka.TestKit.Xunit2.TestKit, IDisposable
 
     private sealed record Node(int Value, Node? Next);
 
+    /// <summary>A type to load as a plugin (from a copy of this assembly outside the application's dependencies).</summary>
+    public sealed class PluginThing
+    {
+        public int Value { get; set; } = 7;
+    }
+
+    [Fact]
+    public void An_argument_whose_type_comes_from_a_plugin_assembly_must_be_refused_at_the_call_naming_it()
+    {
+        var copy = Path.Combine(_folder, "Plugin.Copy.dll");
+        File.Copy(typeof(PluginThing).Assembly.Location, copy);
+        var context = new System.Runtime.Loader.AssemblyLoadContext("plugin", isCollectible: true);
+        try
+        {
+            var type = context.LoadFromAssemblyPath(copy).GetType(typeof(PluginThing).FullName!)!;
+            var thing = Activator.CreateInstance(type)!;
+            var error = Assert.Throws<NotSendableException>(() => Payload.CheckSendable<object>(new object[] { thing }, "argument 0"));
+            Assert.Contains("not part of the application's dependencies", error.Message);
+            Assert.Contains(copy, error.Message);
+            Payload.CheckSendable<object>(new object[] { new PluginThing() }, "argument 0"); // the application's own copy is fine
+        }
+        finally
+        {
+            context.Unload();
+        }
+    }
+
     [Fact]
     public async Task An_argument_nested_deeper_than_the_bound_must_be_refused_at_the_call_naming_the_depth()
     {
