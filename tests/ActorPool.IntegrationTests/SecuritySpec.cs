@@ -186,6 +186,28 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task Without_tls_a_member_that_downs_the_coordinator_must_fail_its_running_call_at_once_not_hang()
+    {
+        // actorpool.cluster.tls.enabled = off on loopback (the documented opt-out): a stranger can join, and a member may
+        // down another. The registration challenge still keeps it from serving; the running call fails, saying why.
+        var port = ClusterSpec.FreePort();
+        var pool = new Pool(new PoolOptions
+        {
+            Processes = 1,
+            Config = $"actorpool.cluster {{ enabled = on, secret = \"{Guid.NewGuid():N}\", min-workers = 0, local-workers = 1, tls.enabled = off }}\n" +
+                     $"akka.remote.dot-netty.tcp {{ hostname = \"127.0.0.1\", port = {port} }}",
+        });
+        _pools.Add(pool);
+        Assert.Equal([1], await pool.MapAsync(TestFunctions.Square, [1]).WaitAsync(Bound));
+        var running = pool.MapAsync(TestFunctions.SlowPid, [60_000], chunkSize: 1);
+        var said = await Hostile("join", "--tls", "plain", "--seed", $"akka.tcp://actorpool@127.0.0.1:{port}", "--secret", "a-guess");
+        Assert.Contains("JOINED", said);
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => running.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.True(error is PoolBrokenException or ObjectDisposedException, error.ToString());
+        Assert.Contains(error is PoolBrokenException ? "downed" : "terminated", error.Message);
+    }
+
+    [Fact]
     public async Task A_pool_process_killed_outright_must_leave_no_spill_folder_behind()
     {
         using var program = new StartedProgram(HostileDll, "spill-and-wait");

@@ -29,9 +29,9 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     private readonly byte[] _initializer;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    private readonly Dictionary<string, WorkerEntry> _workers = new();
-    private readonly Dictionary<IActorRef, WorkerEntry> _byRef = new();
-    private readonly List<WorkerEntry> _routees = new();
+    private readonly Dictionary<string, WorkerHandle> _workers = new();
+    private readonly Dictionary<IActorRef, WorkerHandle> _byRef = new();
+    private readonly List<WorkerHandle> _routees = new();
     private int _next;
 
     private readonly Dictionary<long, CallEntry> _calls = new();
@@ -187,8 +187,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             var oldest = w.Running.Select(id => _chunks.GetValueOrDefault(id)).Where(c => c is not null && c.Worker == w).MinBy(c => c!.DispatchedAt);
             var task = oldest is null ? null
                 : new RunningTask(oldest.Id.CallId, oldest.FirstIndex, oldest.Count, oldest.Attempts, Stopwatch.GetElapsedTime(oldest.DispatchedAt, now));
-            var state = w.Retiring ? WorkerState.Retiring : w.Draining ? WorkerState.Draining : !w.Ready ? WorkerState.Starting
-                : w.Running.Count > 0 ? WorkerState.Busy : WorkerState.Idle;
+            var state = w.State;
             return new WorkerStatus(w.Id, w.Slot, w.Pid, w.Host, w.Node is null ? _settings.StartMethod : "node", state, task, w.Running.Count, w.ItemsDone, w.Restarts);
         }).ToList();
         var queued = _pending.GroupBy(id => id.CallId).ToDictionary(g => g.Key, g => g.Count());
@@ -297,7 +296,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         private DispatchNow() { }
     }
 
-    private readonly Dictionary<WorkerEntry, List<RunChunk>> _outgoing = new();
+    private readonly Dictionary<WorkerHandle, List<RunChunk>> _outgoing = new();
 
     private void Dispatch()
     {
@@ -337,7 +336,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     {
         if (call.Submitted < call.GangSize)
             return false;
-        var idle = new List<WorkerEntry>(call.GangSize);
+        var idle = new List<WorkerHandle>(call.GangSize);
         for (var k = 0; k < _routees.Count && idle.Count < call.GangSize; k++)
         {
             var w = _routees[(_next + k) % _routees.Count];
@@ -362,7 +361,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         return true;
     }
 
-    private WorkerEntry? NextWorkerWithCredit(CallEntry call)
+    private WorkerHandle? NextWorkerWithCredit(CallEntry call)
     {
         for (var k = 0; k < _routees.Count; k++)
         {
@@ -378,14 +377,14 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     }
 
     /// <summary>Assigns a chunk to a worker; it goes out with the worker's other chunks of this dispatch round.</summary>
-    private void Stage(ChunkEntry chunk, WorkerEntry worker)
+    private void Stage(ChunkEntry chunk, WorkerHandle worker)
     {
         if (!_outgoing.TryGetValue(worker, out var batch))
             _outgoing[worker] = batch = [];
         batch.Add(Send(chunk, worker));
     }
 
-    private RunChunk Send(ChunkEntry chunk, WorkerEntry worker)
+    private RunChunk Send(ChunkEntry chunk, WorkerHandle worker)
     {
         chunk.Attempts++;
         chunk.Worker = worker;
@@ -400,7 +399,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     }
 
     /// <summary>To a worker over its data link when it has one, else through Akka.Remote.</summary>
-    private static void Deliver(WorkerEntry w, object message)
+    private static void Deliver(WorkerHandle w, object message)
     {
         if (w.Link is { } link && link.TrySend(message))
             return;
@@ -425,7 +424,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             m.Link.Dispose();
             return;
         }
-        w.Link = m.Link;
+        w.Attach(m.Link);
         m.Link.TrySend(new WorkerAccepted(_initializer));
     }
 
@@ -450,16 +449,16 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     }
 
     /// <summary>Results from a worker (through Akka.Remote or its data link), then one dispatch round.</summary>
-    private void OnResults(WorkerEntry? worker, params ChunkDone[] results)
+    private void OnResults(WorkerHandle? worker, params ChunkDone[] results)
     {
         foreach (var done in results)
             OnChunkDone(done, worker);
         RequestDispatch();
     }
 
-    private void OnChunkDone(ChunkDone m, WorkerEntry? worker)
+    private void OnChunkDone(ChunkDone m, WorkerHandle? worker)
     {
-        if (m.Chunk == WarmUpChunk && worker is { WarmingUp: true, Ready: false })
+        if (m.Chunk == WarmUpChunk && worker is not null && worker.EndWarmUp())
         {
             OnWarmedUp(worker);
             return;
@@ -502,7 +501,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         ReplyWaiters();
     }
 
-    private static Exception TaskError(ChunkEntry chunk, ChunkDone m, WorkerEntry worker)
+    private static Exception TaskError(ChunkEntry chunk, ChunkDone m, WorkerHandle worker)
     {
         var task = chunk.FirstIndex + m.Completed;
         if (m.Error!.Type == typeof(TaskTimeoutException).FullName)
@@ -521,7 +520,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     {
         Diagnostics.PoolMetrics.WorkerStarts.Add(1);
         var id = $"w{++_launchCounter}";
-        var entry = new WorkerEntry(id) { Slot = slot, Restarts = restarts };
+        var entry = new WorkerHandle(id) { Slot = slot, Restarts = restarts };
         _workers[id] = entry;
         Timers.StartSingleTimer(("startup", id), new WorkerStartupTimedOut(id), _settings.WorkerStartupTimeout);
         var self = Self;
@@ -578,7 +577,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
         if (!_workers.TryGetValue(m.WorkerId, out var entry))
         {
-            entry = new WorkerEntry(m.WorkerId) { External = true, Node = fromNode ? Sender.Path.Address : null };
+            entry = new WorkerHandle(m.WorkerId) { External = true, Node = fromNode ? Sender.Path.Address : null };
             _workers[m.WorkerId] = entry;
             if (fromNode)
                 _log.Info("Node worker {0} joined from {1} (pid {2}).", m.WorkerId, Sender.Path.Address, m.Pid);
@@ -588,7 +587,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             Sender.Tell(new WorkerAccepted(_initializer)); // a repeated registration: the reply was lost
             return;
         }
-        entry.Ref = m.Worker;
+        entry.Attach(m.Worker);
         entry.Pid = m.Pid;
         entry.Host = m.Host;
         _byRef[m.Worker] = entry;
@@ -606,11 +605,10 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     /// goes) and are removed with it. A node removed (left, or downed by the split-brain resolver after it stayed
     /// unreachable) is worker loss: what its workers held runs again elsewhere. Mere unreachability changes nothing.
     /// </summary>
-    private void Drain(WorkerEntry w, string why)
+    private void Drain(WorkerHandle w, string why)
     {
-        if (w.Draining)
+        if (!w.Drain())
             return;
-        w.Draining = true;
         _routees.Remove(w);
         if (_next > _routees.Count) _next = 0;
         _log.Info("Worker {0} takes no new work: {1}; {2} chunk(s) still running there.", w.Describe(), why, w.Running.Count);
@@ -654,22 +652,19 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void OnWorkerReady(WorkerReady m)
     {
-        if (!_workers.TryGetValue(m.WorkerId, out var w) || (w.Ref is null && w.Link is null) || w.Ready || w.WarmingUp)
+        if (!_workers.TryGetValue(m.WorkerId, out var w) || !w.BeginWarmUp())
             return;
-        w.WarmingUp = true;
         Deliver(w, new RunChunk(WarmUpChunk, 1, WarmUpFunction, 0, WarmUpItems));
     }
 
-    private void OnWarmedUp(WorkerEntry w)
+    private void OnWarmedUp(WorkerHandle w)
     {
         Deliver(w, new ForgetCall(WarmUpChunk.CallId));
-        if (w.Retiring || w.Draining || _stopping)
+        if (w.Leaving || _stopping)
         {
-            w.Ready = true;
             RetireIfDone(w);
             return;
         }
-        w.Ready = true;
         Timers.Cancel(("startup", w.Id));
         _consecutiveStartFailures = 0;
         _routees.Add(w);
@@ -686,10 +681,10 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void OnStartupTimedOut(WorkerStartupTimedOut m)
     {
-        if (!_workers.TryGetValue(m.WorkerId, out var w) || w.Ready)
+        if (!_workers.TryGetValue(m.WorkerId, out var w) || w.WasReady)
             return;
         _log.Warning("Worker {0} was not ready within {1} (actorpool.worker.startup-timeout); killing it.", w.Describe(), _settings.WorkerStartupTimeout);
-        w.TimedOut = true;
+        w.MarkStartTimedOut();
         _launcher.Kill(w.Id);
     }
 
@@ -735,13 +730,13 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
         w.Running.Clear();
 
-        var expected = w.Retiring || w.Draining || _stopping;
-        if (w.Ready && !expected)
+        var expected = w.Leaving || _stopping;
+        if (w.WasReady && !expected)
             Diagnostics.PoolMetrics.WorkerLosses.Add(1);
-        if (!w.Ready && !expected)
+        if (!w.WasReady && !expected)
         {
             // Never became ready: a start failure. Several in a row mean the pool cannot work at all.
-            var why = w.TimedOut ? $"was not ready within {_settings.WorkerStartupTimeout}" : $"{WorkerLostException.ExitText(exitCode)} before it was ready";
+            var why = w.StartTimedOut ? $"was not ready within {_settings.WorkerStartupTimeout}" : $"{WorkerLostException.ExitText(exitCode)} before it was ready";
             var tail = string.IsNullOrWhiteSpace(errorTail) ? "" : $" Its error output: {errorTail.Trim()}";
             _consecutiveStartFailures++;
             if (_consecutiveStartFailures >= _settings.MaxConsecutiveStartFailures)
@@ -764,17 +759,18 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
 
         // A retiring worker's replacement started when it retired (RetireIfDone).
-        if (!_stopping && _brokenReason is null && !w.External && !w.Retiring)
+        if (!_stopping && _brokenReason is null && !w.External && w.Phase != WorkerPhase.Retiring)
             LaunchWorker(w.Slot, w.Restarts + 1);
+        w.Gone();
         Dispatch();
         ReplyWaiters();
     }
 
-    private void RetireIfDone(WorkerEntry w)
+    private void RetireIfDone(WorkerHandle w)
     {
-        if (w.Running.Count > 0 || w.Retiring || !(w.AtTaskLimit(_settings.MaxTasksPerChild) || _stopping))
+        if (w.Running.Count > 0 || w.Phase == WorkerPhase.Retiring || !(w.AtTaskLimit(_settings.MaxTasksPerChild) || _stopping))
             return;
-        w.Retiring = true;
+        w.Retire();
         _routees.Remove(w);
         if (_next > _routees.Count) _next = 0;
         Deliver(w, Retire.Instance);
@@ -870,40 +866,6 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     // ------------------------------------------------------------------ state
 
-    private sealed class WorkerEntry(string id)
-    {
-        public string Id { get; } = id;
-        public int? Pid { get; set; }
-        public string Host { get; set; } = "127.0.0.1";
-        public IActorRef? Ref { get; set; }
-        public DataLink? Link { get; set; }
-        public bool Ready { get; set; }
-        public bool WarmingUp { get; set; }
-        public bool Retiring { get; set; }
-        public bool TimedOut { get; set; }
-        public bool External { get; init; }
-
-        /// <summary>A worker node's worker: the cluster member it runs on.</summary>
-        public Address? Node { get; init; }
-
-        /// <summary>Its node is leaving: it takes no new work.</summary>
-        public bool Draining { get; set; }
-        public HashSet<ChunkId> Running { get; } = new();
-        public int TasksAssigned { get; set; }
-        public int TasksDone { get; set; }
-
-        /// <summary>Items (not chunks) it finished, for status.</summary>
-        public long ItemsDone { get; set; }
-
-        /// <summary>The pool's worker place it fills (1..processes; 0 for a node worker) and how many held it before.</summary>
-        public int Slot { get; init; }
-        public int Restarts { get; init; }
-
-        public bool AtTaskLimit(int max) => max > 0 && TasksAssigned >= max;
-
-        public string Describe() => Pid is { } pid ? $"{Id} (pid {pid})" : Id;
-    }
-
     private sealed class CallEntry(long id, Execution.SerializedFunction function, ICallSink sink, int gangSize)
     {
         public long Id { get; } = id;
@@ -959,7 +921,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         public int Count { get; } = count;
         public CallEntry Call { get; } = call;
         public int Attempts { get; set; }
-        public WorkerEntry? Worker { get; set; }
+        public WorkerHandle? Worker { get; set; }
         public long DispatchedAt { get; set; }
         public bool DispatchedToIdle { get; set; }
     }
