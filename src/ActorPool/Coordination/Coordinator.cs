@@ -109,6 +109,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<StopWorkers>(_ => OnStopWorkers());
         Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(OnMemberEvent);
         Receive<Akka.Cluster.ClusterEvent.CurrentClusterState>(_ => { });
+        Receive<SelfRemoved>(_ => LostCluster("removed from its cluster"));
         Receive<TerminateWorkers>(_ => OnTerminate());
     }
 
@@ -151,8 +152,13 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         for (var i = 0; i < _settings.LocalWorkers; i++)
             LaunchWorker(slot: i + 1, restarts: 0);
         if (_settings.Cluster is not null)
-            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+        {
+            var cluster = Akka.Cluster.Cluster.Get(Context.System);
+            cluster.Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
                 typeof(Akka.Cluster.ClusterEvent.IMemberEvent));
+            var self = Self;
+            cluster.RegisterOnMemberRemoved(() => self.Tell(SelfRemoved.Instance));
+        }
     }
 
     protected override void PostStop()
@@ -614,17 +620,28 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         _log.Info("Worker {0} takes no new work: {1}; {2} chunk(s) still running there.", w.Describe(), why, w.Running.Count);
     }
 
+    private sealed class SelfRemoved
+    {
+        public static SelfRemoved Instance { get; } = new();
+        private SelfRemoved() { }
+    }
+
+    private void LostCluster(string how)
+    {
+        if (_brokenReason is not null || _stopping)
+            return;
+        _brokenReason = $"this pool's coordinator was {how} (by the split-brain resolver after it lost touch with the cluster, or by a member); create a new pool";
+        _log.Error("Pool broken: {0}.", _brokenReason);
+        FailAllCalls(new PoolBrokenException(_brokenReason));
+    }
+
     private void OnMemberEvent(Akka.Cluster.ClusterEvent.IMemberEvent e)
     {
-        // The coordinator's own member downed or removed (by the split-brain resolver, or by a member that may): its
-        // calls cannot complete. They fail now, saying why, instead of waiting on a system that is shutting down.
-        if (e is Akka.Cluster.ClusterEvent.MemberRemoved or Akka.Cluster.ClusterEvent.MemberDowned
-            && e.Member.UniqueAddress.Equals(Akka.Cluster.Cluster.Get(Context.System).SelfUniqueAddress) && _brokenReason is null)
+        // The coordinator's own member downed (by the split-brain resolver, or by a member that may): its calls cannot
+        // complete. They fail now, saying why, instead of waiting on a system that is shutting down.
+        if (e is Akka.Cluster.ClusterEvent.MemberDowned downed && downed.Member.Address.Equals(Akka.Cluster.Cluster.Get(Context.System).SelfAddress))
         {
-            _brokenReason = $"this pool's coordinator was {(e is Akka.Cluster.ClusterEvent.MemberDowned ? "downed" : "removed from its cluster")} " +
-                            "(by the split-brain resolver after it lost touch with the cluster, or by a member); create a new pool";
-            _log.Error("Pool broken: {0}.", _brokenReason);
-            FailAllCalls(new PoolBrokenException(_brokenReason));
+            LostCluster("downed");
             return;
         }
         switch (e)
