@@ -16,6 +16,7 @@ using Akka.Remote.Transport.DotNetty;
 //   raw    --to HOST:PORT --connections N                                            garbage, huge frame headers, floods
 //   unix   --socket PATH                                                             the pool's data link, as a stranger
 //   join   --tls plain|stranger --seed ADDRESS --secret S                            join a cluster as a coordinator-role member
+//   spill-and-wait                                                                   (not an attack) a pool killed with data in its spill folder
 namespace ActorPool.Hostile;
 
 internal static class Program
@@ -32,8 +33,6 @@ internal static class Program
                 "akka" => Forge(Arg("--tls", "plain"), All("--path").ToList(), Arg("--marker"), Arg("--victim"), Arg("--coordinator")),
                 "raw" => Raw(Arg("--to"), int.Parse(Arg("--connections", "50"))),
                 "unix" => Unix(Arg("--socket")),
-                "selftest" => SelfTest(Arg("--marker")),
-                "hocon" => HoconProbe(Arg("--file")),
                 "spill-and-wait" => SpillAndWait(),
                 "join" => Join(Arg("--tls", "plain"), Arg("--seed"), Arg("--secret", "guess")),
                 _ => Usage(),
@@ -199,17 +198,6 @@ internal static class Program
         return 0;
     }
 
-    private static int SelfTest(string marker)
-    {
-        Func<string, FileStream> create = File.Create;
-        var bytes = Payload.Serialize(new MapFunction<string, FileStream>(create));
-        var back = (TaskFunction)Payload.Deserialize(bytes)!;
-        Console.Out.WriteLine($"round trip: {back.GetType().Name}");
-        back.Run(new[] { marker }, new ActorPool.Worker.TaskClock());
-        Console.Out.WriteLine($"ran: {File.Exists(marker)}");
-        return 0;
-    }
-
     /// <summary>
     /// Not an attack: a pool's process that a test kills with SIGKILL while a large argument sits in its spill folder
     /// (its workers must remove the folder on their way out).
@@ -224,24 +212,6 @@ internal static class Program
         Console.Out.WriteLine($"SPILL {pool.SpillFolder} {Directory.GetFiles(pool.SpillFolder!).Length}");
         Console.Out.Flush();
         call.Wait(TimeSpan.FromMinutes(3));
-        return 0;
-    }
-
-    private static int HoconProbe(string file)
-    {
-        var sw = global::System.Diagnostics.Stopwatch.StartNew();
-        var text = File.ReadAllText(file);
-        var parsed = Configuration.Hocon.Parse(text, "probe");
-        Console.Out.WriteLine($"parsed {sw.ElapsedMilliseconds}");
-        Console.Out.Flush();
-        Configuration.KnownKeys.Check(parsed, "probe");
-        Console.Out.WriteLine($"checked {sw.ElapsedMilliseconds}");
-        Console.Out.Flush();
-        var merged = parsed.WithFallback(Configuration.PoolSettings.Reference);
-        Console.Out.WriteLine($"merged {sw.ElapsedMilliseconds}");
-        Console.Out.Flush();
-        var settings = Configuration.PoolSettings.Create(merged, new PoolOptions());
-        Console.Out.WriteLine($"created {sw.ElapsedMilliseconds} {settings.MaxWindow}");
         return 0;
     }
 
