@@ -77,7 +77,8 @@ public sealed class DeadlineSpec
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
         Assert.True(e.Hard);
         Assert.Equal(0, e.TaskIndex);
-        Assert.Matches(@"Task 0 ran past its hard limit of 1 s \(it had run 1\.\d+ s\); the worker was stopped and is replaced in worker w\d+ \(pid \d+\)", e.Message);
+        // How long it had run is what the watchdog saw (1 s, or more on a busy machine; "1 s" when it was 1.000 s).
+        Assert.Matches(@"Task 0 ran past its hard limit of 1 s \(it had run \d+(\.\d+)? s\); the worker was stopped and is replaced in worker w\d+ \(pid \d+\)", e.Message);
         var pid = int.Parse(System.Text.RegularExpressions.Regex.Match(e.Worker, @"pid (\d+)").Groups[1].Value);
         Assert.Contains(pid, workers);
         Assert.True(await Processes.WaitUntil(() => !Processes.IsAlive(pid), TimeSpan.FromSeconds(10)), "the stuck worker still runs");
