@@ -8,16 +8,15 @@ using Akka.Event;
 namespace ActorPool.Coordination;
 
 /// <summary>
-/// The pool's coordinator: owns the workers (its round-robin routees), the queue of chunks and the ledger of
-/// what each worker holds.
+/// The pool's coordinator actor: wiring and lifecycle around three plain parts it owns and calls on its own thread.
 /// <code>
-///  caller ──StartCall/SubmitChunk──▶ pending FIFO ──RunChunk (window per worker)──▶ worker ──ChunkDone──┐
-///    ▲                                   ▲                                                            │
-///    └──────── ICallSink ◀── ledger ◀────┴── requeue (attempts ≤ retries) ◀── WorkerExited/Terminated ◀┘
+///  caller ──StartCall/SubmitChunk──▶ Ledger (calls, queue, round-robin, windows, groups, retries, exactly-once)
+///                                        │ Dispatch ─▶ WorkerHandle.Send ─▶ IWorkerChannel (data link | Akka.Remote)
+///  launcher, cluster events ──▶ WorkerHandle phases (launching … gone) ──▶ Ledger.AddReady / RemoveReady / Lost
+///  worker ─▶ channel (peer proven) ─▶ gate (AroundReceive) ─▶ OnWorkerMessage ─▶ Ledger.Complete ─▶ ICallSink
 /// </code>
-/// A worker is sent a chunk only while it holds fewer than the call's window (1 until tasks are measured to be
-/// much shorter than a round trip), so a long task never has short ones queued behind it. A chunk's result is
-/// accepted once: a late or duplicate <see cref="ChunkDone"/> is dropped.
+/// What it adds: the gate for other processes' messages, registration and status (challenge-response), warm-up,
+/// start failures, retirement, cluster membership, breaking and shutdown, gauges.
 /// </summary>
 internal sealed class Coordinator : ReceiveActor, IWithTimers
 {
@@ -31,18 +30,12 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
 
     private readonly Dictionary<string, WorkerHandle> _workers = new();
     private readonly Dictionary<IActorRef, WorkerHandle> _byRef = new();
-    private readonly List<WorkerHandle> _routees = new();
-    private int _next;
-
-    private readonly Dictionary<long, CallEntry> _calls = new();
-    private readonly Dictionary<ChunkId, ChunkEntry> _chunks = new();
-    private readonly LinkedList<ChunkId> _pending = new();
+    private readonly Ledger _ledger;
 
     private int _launchCounter;
     private int _consecutiveStartFailures;
     private string? _brokenReason;
     private bool _stopping;
-    private long _lastProgress = Stopwatch.GetTimestamp();
     private readonly List<IActorRef> _readyWaiters = new();
     private readonly List<IActorRef> _idleWaiters = new();
     private readonly List<IActorRef> _stopWaiters = new();
@@ -56,15 +49,21 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         _secret = secret;
         _initializer = initializer;
         _refusals = new PeerRefusals(_log, TimeSpan.FromSeconds(10));
+        _ledger = new Ledger(settings.MaxTaskRetries, settings.MaxWindow, settings.MaxTasksPerChild);
 
         Receive<StartCall>(OnStartCall);
         Receive<SubmitChunk>(OnSubmitChunk);
         Receive<EndCall>(OnEndCall);
-        Receive<ChunkDone>(m => OnResults(_byRef.GetValueOrDefault(Sender), m));
-        Receive<ChunksDone>(m => OnResults(_byRef.GetValueOrDefault(Sender), m.Results));
+        // A worker's messages, from either channel, with the worker the channel proved they come from.
+        Receive<WorkerDraining>(m =>
+        {
+            OnWorkerMessage(_byRef.GetValueOrDefault(Sender), m);
+            Sender.Tell(DrainAck.Instance);
+        });
+        Receive<IWorkerMessage>(m => OnWorkerMessage(_byRef.GetValueOrDefault(Sender), m));
+        Receive<FromWorker>(m => OnWorkerMessage(_workers.GetValueOrDefault(m.WorkerId) is { Link: not null } w ? w : null, m.Message));
         Receive<DataLinkOpened>(OnDataLinkOpened);
         Receive<DataLinkRefused>(m => _refusals.Refused("the data link", $"a connection (worker id '{m.WorkerId ?? "none given"}')", "it does not hold this pool's secret"));
-        Receive<FromWorker>(OnFromWorker);
         Receive<DispatchNow>(_ =>
         {
             _dispatchRequested = false;
@@ -72,14 +71,6 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         });
 
         Receive<RegisterWorker>(OnRegister);
-        Receive<WorkerReady>(OnWorkerReady);
-        Receive<WorkerDraining>(m =>
-        {
-            if (_byRef.TryGetValue(Sender, out var w))
-                Drain(w, "its node is leaving");
-            Sender.Tell(DrainAck.Instance);
-        });
-        Receive<WorkerInitFailed>(OnWorkerInitFailed);
         Receive<WorkerLaunched>(OnWorkerLaunched);
         Receive<WorkerLaunchFailed>(m => OnWorkerGone(m.WorkerId, null, m.Reason));
         Receive<WorkerExited>(m => OnWorkerGone(m.WorkerId, m.ExitCode, m.ErrorTail));
@@ -94,11 +85,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<GetCounts>(_ => Sender.Tell(Status()));
         Receive<GetPoolStatus>(_ => Sender.Tell(Snapshot()));
         Receive<StatusRequest>(OnStatusRequest);
-        Receive<InputEnded>(m =>
-        {
-            if (_calls.TryGetValue(m.CallId, out var call))
-                call.Total = m.TotalTasks;
-        });
+        Receive<InputEnded>(m => _ledger.SetTotal(m.CallId, m.TotalTasks));
         Receive<WaitForIdle>(_ =>
         {
             _idleWaiters.Add(Sender);
@@ -129,10 +116,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         var why = message switch
         {
             RegisterWorker or StatusRequest => null,
-            WorkerReady m => FromWorker(m.WorkerId),
-            WorkerInitFailed m => FromWorker(m.WorkerId),
-            WorkerDraining m => FromWorker(m.WorkerId),
-            ChunkDone or ChunksDone => _byRef.ContainsKey(Sender) ? null : "its sender is not a worker of this pool",
+            IWorkerMessage => _byRef.ContainsKey(Sender) ? null : "its sender is not a registered worker of this pool",
             _ => "only the pool's own process may send it",
         };
         if (why is null)
@@ -140,9 +124,6 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         _refusals.Refused(Sender.Path.Address.ToString(), $"a {message.GetType().Name}", why);
         return true;
     }
-
-    private string? FromWorker(string workerId) =>
-        _byRef.TryGetValue(Sender, out var w) && w.Id == workerId ? null : $"it does not come from the registered worker '{workerId}'";
 
     public static Props Props(PoolSettings settings, IWorkerLauncher launcher, string secret, byte[] initializer) =>
         Akka.Actor.Props.Create(() => new Coordinator(settings, launcher, secret, initializer));
@@ -172,37 +153,19 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         FailAllCalls(new ObjectDisposedException(nameof(Pool), "The pool was terminated while this call was running."));
     }
 
-    private void FailAllCalls(Exception error)
-    {
-        foreach (var call in _calls.Values)
-            call.Sink.CallFailed(error);
-        _calls.Clear();
-        _chunks.Clear();
-        _pending.Clear();
-    }
+    private void FailAllCalls(Exception error) => _ledger.FailAll(error);
 
     private PoolCounts Status() =>
-        new(_routees.Count, _workers.Count, _calls.Count, _brokenReason, _byRef.Count);
+        new(_ledger.ReadyWorkers, _workers.Count, _ledger.ActiveCalls, _brokenReason, _byRef.Count);
 
     /// <summary>The pool as users see it (<see cref="ActorPool.PoolStatus"/>): workers by slot, then calls, oldest first.</summary>
     private ActorPool.PoolStatus Snapshot()
     {
         var now = Stopwatch.GetTimestamp();
         var workers = _workers.Values.OrderBy(w => w.Slot == 0 ? int.MaxValue : w.Slot).ThenBy(w => w.Id, StringComparer.Ordinal).Select(w =>
-        {
-            var oldest = w.Running.Select(id => _chunks.GetValueOrDefault(id)).Where(c => c is not null && c.Worker == w).MinBy(c => c!.DispatchedAt);
-            var task = oldest is null ? null
-                : new RunningTask(oldest.Id.CallId, oldest.FirstIndex, oldest.Count, oldest.Attempts, Stopwatch.GetElapsedTime(oldest.DispatchedAt, now));
-            var state = w.State;
-            return new WorkerStatus(w.Id, w.Slot, w.Pid, w.Host, w.Node is null ? _settings.StartMethod : "node", state, task, w.Running.Count, w.ItemsDone, w.Restarts);
-        }).ToList();
-        var queued = _pending.GroupBy(id => id.CallId).ToDictionary(g => g.Key, g => g.Count());
-        var calls = _calls.Values.Where(c => c.Id != WarmUpChunk.CallId).OrderBy(c => c.StartedAt).Select(c =>
-        {
-            var waiting = queued.GetValueOrDefault(c.Id);
-            var running = _chunks.Values.Count(x => x.Call == c && x.Worker is not null);
-            return new CallStatus(c.Id, c.Completed, c.Total, c.Failed, c.Retried, waiting, running, Stopwatch.GetElapsedTime(c.StartedAt, now));
-        }).ToList();
+            new WorkerStatus(w.Id, w.Slot, w.Pid, w.Host, w.Node is null ? _settings.StartMethod : "node", w.State, _ledger.OldestOn(w, now),
+                w.Running.Count, w.ItemsDone, w.Restarts)).ToList();
+        var calls = _ledger.Calls(now, hidden: WarmUpChunk.CallId);
         var address = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress;
         return new ActorPool.PoolStatus(_stopping ? PoolState.Closed : PoolState.Running, _settings.StartMethod, _settings.Processes,
             Self.Path.ToStringWithAddress(address), workers, calls, _brokenReason, DateTimeOffset.UtcNow);
@@ -245,38 +208,22 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             m.Sink.CallFailed(new ObjectDisposedException(nameof(Pool), "The pool was closed before this call started."));
             return;
         }
-        _calls[m.CallId] = new CallEntry(m.CallId, m.Function, m.Sink, m.GangSize) { SoftMs = m.SoftMs, HardMs = m.HardMs, Total = m.TotalTasks, TraceParent = m.TraceParent };
+        _ledger.Open(m);
     }
 
     private void OnSubmitChunk(SubmitChunk m)
     {
-        if (!_calls.TryGetValue(m.Chunk.CallId, out var call) || _chunks.ContainsKey(m.Chunk))
-            return; // ended or failed already
-        _lastProgress = Stopwatch.GetTimestamp();
-        _chunks[m.Chunk] = new ChunkEntry(m.Chunk, m.Items, m.FirstIndex, m.Count, call);
-        call.Submitted++;
-        Diagnostics.PoolMetrics.TasksSubmitted.Add(m.Count);
-        _pending.AddLast(m.Chunk);
-        RequestDispatch();
+        if (_ledger.Submit(m))
+            RequestDispatch();
     }
 
     private void OnEndCall(EndCall m)
     {
-        if (!_calls.Remove(m.CallId, out var call))
+        if (_ledger.End(m.CallId) is not { } knownBy)
             return;
-        // Drop what is still queued; what is running finishes and its result is dropped.
-        for (var node = _pending.First; node is not null;)
-        {
-            var next = node.Next;
-            if (node.Value.CallId == m.CallId)
-                _pending.Remove(node);
-            node = next;
-        }
-        foreach (var id in _chunks.Keys.Where(k => k.CallId == m.CallId).ToList())
-            _chunks.Remove(id);
-        foreach (var w in call.KnownBy)
-            if (_workers.TryGetValue(w, out var worker) && (worker.Ref is not null || worker.Link is not null))
-                Deliver(worker, new ForgetCall(m.CallId));
+        foreach (var id in knownBy)
+            if (_workers.TryGetValue(id, out var worker))
+                worker.Send(new ForgetCall(m.CallId));
         ReplyWaiters();
     }
 
@@ -302,114 +249,12 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         private DispatchNow() { }
     }
 
-    private readonly Dictionary<WorkerHandle, List<RunChunk>> _outgoing = new();
+    private static readonly Action<WorkerHandle, object> DeliverTo = static (worker, message) => worker.Send(message);
 
     private void Dispatch()
     {
-        while (_pending.First is { } node && _routees.Count > 0)
-        {
-            var chunk = _chunks[node.Value];
-            if (chunk.Call is { GangSize: > 0, GangStarted: false })
-            {
-                if (!TryStartGang(chunk.Call))
-                    break; // first come, first served: what queued behind the group waits with it
-                continue;
-            }
-            var worker = NextWorkerWithCredit(chunk.Call);
-            if (worker is null)
-                break;
-            _pending.RemoveFirst();
-            Stage(chunk, worker);
-        }
-        foreach (var (worker, batch) in _outgoing)
-        {
-            if (batch.Count == 0)
-                continue;
-            Deliver(worker, batch.Count == 1 ? batch[0] : new RunChunks(batch.ToArray()));
-            batch.Clear();
-        }
-        if (_outgoing.Count > 64)
-            _outgoing.Clear(); // workers come and go: do not keep the lists of gone ones
+        _ledger.Dispatch(DeliverTo);
         ReportGauges();
-    }
-
-    /// <summary>
-    /// Starts a group (paired batch) when all its chunks are in and as many workers are idle: every chunk goes out
-    /// in this dispatch round, each to a different worker. A chunk retried later (its worker died) goes to an idle
-    /// worker, which cannot be one running another chunk of the group; the caller's barrier does the rest.
-    /// </summary>
-    private bool TryStartGang(CallEntry call)
-    {
-        if (call.Submitted < call.GangSize)
-            return false;
-        var idle = new List<WorkerHandle>(call.GangSize);
-        for (var k = 0; k < _routees.Count && idle.Count < call.GangSize; k++)
-        {
-            var w = _routees[(_next + k) % _routees.Count];
-            if (w.Running.Count == 0 && !w.AtTaskLimit(_settings.MaxTasksPerChild))
-                idle.Add(w);
-        }
-        if (idle.Count < call.GangSize)
-            return false;
-        _next = (_routees.IndexOf(idle[^1]) + 1) % _routees.Count;
-        call.GangStarted = true;
-        var i = 0;
-        for (var node = _pending.First; node is not null;)
-        {
-            var next = node.Next;
-            if (node.Value.CallId == call.Id)
-            {
-                _pending.Remove(node);
-                Stage(_chunks[node.Value], idle[i++]);
-            }
-            node = next;
-        }
-        return true;
-    }
-
-    private WorkerHandle? NextWorkerWithCredit(CallEntry call)
-    {
-        for (var k = 0; k < _routees.Count; k++)
-        {
-            var i = (_next + k) % _routees.Count;
-            var w = _routees[i];
-            if (w.Running.Count < call.Window && !w.AtTaskLimit(_settings.MaxTasksPerChild))
-            {
-                _next = i + 1;
-                return w;
-            }
-        }
-        return null;
-    }
-
-    /// <summary>Assigns a chunk to a worker; it goes out with the worker's other chunks of this dispatch round.</summary>
-    private void Stage(ChunkEntry chunk, WorkerHandle worker)
-    {
-        if (!_outgoing.TryGetValue(worker, out var batch))
-            _outgoing[worker] = batch = [];
-        batch.Add(Send(chunk, worker));
-    }
-
-    private RunChunk Send(ChunkEntry chunk, WorkerHandle worker)
-    {
-        chunk.Attempts++;
-        chunk.Worker = worker;
-        chunk.DispatchedAt = Stopwatch.GetTimestamp();
-        chunk.DispatchedToIdle = worker.Running.Count == 0;
-        worker.Running.Add(chunk.Id);
-        worker.TasksAssigned++;
-        var function = chunk.Call.KnownBy.Add(worker.Id) ? chunk.Call.Function.Bytes : [];
-        Diagnostics.PoolMetrics.BytesSent.Add(chunk.Items.Inline.Length + function.Length);
-        return new RunChunk(chunk.Id, chunk.Attempts, function, chunk.Call.Function.SharedKey, chunk.Items, chunk.Call.SoftMs, chunk.Call.HardMs,
-            chunk.Call.TraceParent, chunk.FirstIndex);
-    }
-
-    /// <summary>To a worker over its data link when it has one, else through Akka.Remote.</summary>
-    private static void Deliver(WorkerHandle w, object message)
-    {
-        if (w.Link is { } link && link.TrySend(message))
-            return;
-        w.Ref?.Tell(message);
     }
 
     /// <summary>
@@ -434,27 +279,34 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         m.Link.TrySend(new WorkerAccepted(_initializer));
     }
 
-    private void OnFromWorker(FromWorker m)
+    /// <summary>
+    /// The one inbound path of a worker's messages, whichever channel they came on: <paramref name="from"/> is the
+    /// worker the channel proved sent them (null: none of this pool's, or gone); a worker id inside a message is
+    /// never trusted on its own.
+    /// </summary>
+    private void OnWorkerMessage(WorkerHandle? from, object message)
     {
-        _workers.TryGetValue(m.WorkerId, out var worker);
-        switch (m.Message)
+        switch (message)
         {
             case ChunkDone done:
-                OnResults(worker, done);
+                OnResults(from, done);
                 break;
             case ChunksDone batch:
-                OnResults(worker, batch.Results);
+                OnResults(from, batch.Results);
                 break;
-            case WorkerReady ready:
-                OnWorkerReady(ready);
+            case WorkerReady when from is not null:
+                OnWorkerReady(from);
                 break;
-            case WorkerInitFailed failed:
-                OnWorkerInitFailed(failed);
+            case WorkerInitFailed failed when from is not null:
+                Break($"The pool's initializer raised {failed.Error.Type} in worker {from.Describe()}: {failed.Error.Message}");
+                break;
+            case WorkerDraining when from is not null:
+                Drain(from, "its node is leaving");
                 break;
         }
     }
 
-    /// <summary>Results from a worker (through Akka.Remote or its data link), then one dispatch round.</summary>
+    /// <summary>Results from a worker, then one dispatch round.</summary>
     private void OnResults(WorkerHandle? worker, params ChunkDone[] results)
     {
         foreach (var done in results)
@@ -469,54 +321,13 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             OnWarmedUp(worker);
             return;
         }
-        _lastProgress = Stopwatch.GetTimestamp();
-        if (worker is null || !worker.Running.Remove(m.Chunk))
+        if (!_ledger.Complete(worker, m))
         {
             _log.Debug("Dropped a result for {0} from {1}: not outstanding there.", m.Chunk, worker?.Describe() ?? "a worker no longer in the pool");
-            Spill.Delete(m.Results);
             return;
         }
-        if (_chunks.Remove(m.Chunk, out var chunk) && chunk.Worker == worker)
-        {
-            chunk.Call.Measure(chunk, m.ElapsedTicks, _settings.MaxWindow);
-            Diagnostics.PoolMetrics.ChunkDuration.Record((double)m.ElapsedTicks / Stopwatch.Frequency);
-            var done = m.Error is null ? chunk.Count : m.Completed;
-            worker.ItemsDone += done;
-            chunk.Call.Completed += done;
-            if (m.Error is null)
-            {
-                Diagnostics.PoolMetrics.TasksCompleted.Add(chunk.Count);
-                chunk.Call.Sink.ChunkCompleted(chunk.Id.Index, chunk.Count, m.Results);
-            }
-            else
-            {
-                Diagnostics.PoolMetrics.TasksCompleted.Add(m.Completed);
-                Diagnostics.PoolMetrics.TasksFailed.Add(1);
-                chunk.Call.Failed++;
-                chunk.Call.Sink.ChunkFailed(chunk.Id.Index, m.Results, m.Completed, TaskError(chunk, m, worker));
-            }
-        }
-        else
-        {
-            Spill.Delete(m.Results); // the call ended, or the chunk belongs to a newer attempt elsewhere
-            if (chunk is not null)
-                _chunks[m.Chunk] = chunk;
-        }
-        worker.TasksDone++;
-        RetireIfDone(worker);
+        RetireIfDone(worker!);
         ReplyWaiters();
-    }
-
-    private static Exception TaskError(ChunkEntry chunk, ChunkDone m, WorkerHandle worker)
-    {
-        var task = chunk.FirstIndex + m.Completed;
-        if (m.Error!.Type == typeof(TaskTimeoutException).FullName)
-        {
-            var hard = m.Error.StackTrace == Worker.TaskClock.HardMarker;
-            var limit = TimeSpan.FromMilliseconds(hard ? chunk.Call.HardMs : chunk.Call.SoftMs);
-            return new TaskTimeoutException(task, $"Task {task} {m.Error.Message} in worker {worker.Describe()}.", worker.Describe(), limit, hard);
-        }
-        return new TaskFailedException(task, m.Error.Type, m.Error.Message, m.Error.StackTrace, worker.Describe());
     }
 
     // ------------------------------------------------------------------ workers
@@ -593,7 +404,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             Sender.Tell(new WorkerAccepted(_initializer)); // a repeated registration: the reply was lost
             return;
         }
-        entry.Attach(m.Worker);
+        entry.Attach(m.Worker, Self);
         entry.Pid = m.Pid;
         entry.Host = m.Host;
         _byRef[m.Worker] = entry;
@@ -615,8 +426,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     {
         if (!w.Drain())
             return;
-        _routees.Remove(w);
-        if (_next > _routees.Count) _next = 0;
+        _ledger.RemoveReady(w);
         _log.Info("Worker {0} takes no new work: {1}; {2} chunk(s) still running there.", w.Describe(), why, w.Running.Count);
     }
 
@@ -667,16 +477,15 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     private static readonly byte[] WarmUpFunction = Payload.Serialize(new Execution.MapFunction<int, int>(static x => x + 1));
     private static readonly Blob WarmUpItems = Blob.Of(Payload.Serialize(new[] { 1, 2, 3 }));
 
-    private void OnWorkerReady(WorkerReady m)
+    private void OnWorkerReady(WorkerHandle w)
     {
-        if (!_workers.TryGetValue(m.WorkerId, out var w) || !w.BeginWarmUp())
-            return;
-        Deliver(w, new RunChunk(WarmUpChunk, 1, WarmUpFunction, 0, WarmUpItems));
+        if (w.BeginWarmUp())
+            w.Send(new RunChunk(WarmUpChunk, 1, WarmUpFunction, 0, WarmUpItems));
     }
 
     private void OnWarmedUp(WorkerHandle w)
     {
-        Deliver(w, new ForgetCall(WarmUpChunk.CallId));
+        w.Send(new ForgetCall(WarmUpChunk.CallId));
         if (w.Leaving || _stopping)
         {
             RetireIfDone(w);
@@ -684,16 +493,10 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
         Timers.Cancel(("startup", w.Id));
         _consecutiveStartFailures = 0;
-        _routees.Add(w);
+        _ledger.AddReady(w);
         _log.Debug("Worker {0} ready.", w.Describe());
         Dispatch();
         ReplyWaiters();
-    }
-
-    private void OnWorkerInitFailed(WorkerInitFailed m)
-    {
-        var who = _workers.TryGetValue(m.WorkerId, out var w) ? w.Describe() : m.WorkerId;
-        Break($"The pool's initializer raised {m.Error.Type} in worker {who}: {m.Error.Message}");
     }
 
     private void OnStartupTimedOut(WorkerStartupTimedOut m)
@@ -718,34 +521,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             _byRef.Remove(w.Ref);
             Context.Unwatch(w.Ref);
         }
-        _routees.Remove(w);
-        if (_next > _routees.Count) _next = 0;
-
-        var requeued = 0;
-        var failed = 0;
-        foreach (var id in w.Running)
-        {
-            if (!_chunks.TryGetValue(id, out var chunk) || chunk.Worker != w)
-                continue;
-            chunk.Worker = null;
-            if (chunk.Attempts > _settings.MaxTaskRetries)
-            {
-                _chunks.Remove(id);
-                chunk.Call.Sink.ChunkFailed(id.Index, Blob.Of([]), 0, new WorkerLostException(chunk.FirstIndex, w.Describe(), exitCode, chunk.Attempts));
-                Diagnostics.PoolMetrics.TasksFailed.Add(1);
-                chunk.Call.Failed++;
-                failed++;
-            }
-            else
-            {
-                _pending.AddFirst(id);
-                Diagnostics.PoolMetrics.TasksRetried.Add(chunk.Count);
-                chunk.Call.Sink.ChunkRetried(id.Index, chunk.Count);
-                chunk.Call.Retried += chunk.Count;
-                requeued++;
-            }
-        }
-        w.Running.Clear();
+        var (requeued, failed) = _ledger.Lost(w, exitCode);
 
         var expected = w.Leaving || _stopping;
         if (w.WasReady && !expected)
@@ -788,9 +564,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         if (w.Running.Count > 0 || w.Phase == WorkerPhase.Retiring || !(w.AtTaskLimit(_settings.MaxTasksPerChild) || _stopping))
             return;
         w.Retire();
-        _routees.Remove(w);
-        if (_next > _routees.Count) _next = 0;
-        Deliver(w, Retire.Instance);
+        _ledger.RemoveReady(w);
+        w.Send(Retire.Instance);
         _log.Debug("Worker {0} retires after {1} task(s).", w.Describe(), w.TasksDone);
         if (!_stopping && !w.External)
             LaunchWorker(w.Slot, w.Restarts + 1);
@@ -841,7 +616,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     /// <summary>This pool's share of the process-wide gauges (queued and running chunks, ready workers).</summary>
     private void ReportGauges(bool gone = false)
     {
-        long queued = gone ? 0 : _pending.Count, inFlight = gone ? 0 : _chunks.Count - _pending.Count, workers = gone ? 0 : _routees.Count;
+        long queued = gone ? 0 : _ledger.Queued, inFlight = gone ? 0 : _ledger.Running, workers = gone ? 0 : _ledger.ReadyWorkers;
         Diagnostics.PoolMetrics.Adjust(queued - _reportedQueued, inFlight - _reportedInFlight, workers - _reportedWorkers);
         (_reportedQueued, _reportedInFlight, _reportedWorkers) = (queued, inFlight, workers);
     }
@@ -855,7 +630,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             foreach (var w in _readyWaiters) w.Tell(status);
             _readyWaiters.Clear();
         }
-        if (_idleWaiters.Count > 0 && (_calls.Count == 0 || _brokenReason is not null || Stalled()))
+        if (_idleWaiters.Count > 0 && (_ledger.ActiveCalls == 0 || _brokenReason is not null || Stalled()))
         {
             foreach (var w in _idleWaiters) w.Tell(status);
             _idleWaiters.Clear();
@@ -873,73 +648,11 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     /// reading (an imap neither read to the end nor disposed). Drain does not wait for them.
     /// </summary>
     private bool Stalled() =>
-        _chunks.Count == 0 && Stopwatch.GetElapsedTime(_lastProgress) > _settings.WorkerShutdownTimeout;
+        _ledger.HoldsNoChunk && Stopwatch.GetElapsedTime(_ledger.LastProgress) > _settings.WorkerShutdownTimeout;
 
     private sealed class IdleCheck
     {
         public static IdleCheck Instance { get; } = new();
         private IdleCheck() { }
-    }
-
-    // ------------------------------------------------------------------ state
-
-    private sealed class CallEntry(long id, Execution.SerializedFunction function, ICallSink sink, int gangSize)
-    {
-        public long Id { get; } = id;
-
-        /// <summary>&gt; 0: the call is one group of this many chunks, started together on distinct workers.</summary>
-        public int GangSize { get; } = gangSize;
-        public bool GangStarted { get; set; }
-
-        /// <summary>Each task's time limits in milliseconds (0: none).</summary>
-        public int SoftMs { get; init; }
-        public int HardMs { get; init; }
-
-        /// <summary>The caller's span of the call (W3C traceparent), sent with each chunk; null when not traced.</summary>
-        public string? TraceParent { get; init; }
-        public int Submitted { get; set; }
-
-        /// <summary>For status: tasks in the call when known, and its outcomes so far.</summary>
-        public long? Total { get; set; }
-        public long Completed { get; set; }
-        public long Failed { get; set; }
-        public long Retried { get; set; }
-        public long StartedAt { get; } = Stopwatch.GetTimestamp();
-        public Execution.SerializedFunction Function { get; } = function;
-        public ICallSink Sink { get; } = sink;
-        public HashSet<string> KnownBy { get; } = new();
-
-        /// <summary>Chunks one worker may hold for this call; grows only while tasks are far shorter than a round trip.</summary>
-        public int Window { get; private set; } = 1;
-
-        private double _execTicks = -1;
-        private double _overheadTicks = -1;
-
-        public void Measure(ChunkEntry chunk, long execTicks, int maxWindow)
-        {
-            if (GangSize > 0)
-                return; // a group's chunks each need an idle worker: its window stays 1
-            _execTicks = _execTicks < 0 ? execTicks : 0.8 * _execTicks + 0.2 * execTicks;
-            if (chunk.DispatchedToIdle)
-            {
-                var overhead = Math.Max(0, Stopwatch.GetTimestamp() - chunk.DispatchedAt - execTicks);
-                _overheadTicks = _overheadTicks < 0 ? overhead : 0.8 * _overheadTicks + 0.2 * overhead;
-            }
-            if (_overheadTicks >= 0)
-                Window = (int)Math.Clamp(1 + Math.Floor(_overheadTicks / Math.Max(1, _execTicks)), 1, maxWindow);
-        }
-    }
-
-    private sealed class ChunkEntry(ChunkId id, Blob items, long firstIndex, int count, CallEntry call)
-    {
-        public ChunkId Id { get; } = id;
-        public Blob Items { get; } = items;
-        public long FirstIndex { get; } = firstIndex;
-        public int Count { get; } = count;
-        public CallEntry Call { get; } = call;
-        public int Attempts { get; set; }
-        public WorkerHandle? Worker { get; set; }
-        public long DispatchedAt { get; set; }
-        public bool DispatchedToIdle { get; set; }
     }
 }

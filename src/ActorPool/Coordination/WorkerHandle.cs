@@ -46,10 +46,19 @@ internal sealed class WorkerHandle(string id)
     public string Host { get; set; } = "127.0.0.1";
 
     /// <summary>Its worker actor, once registered through Akka.Remote (death watch both ways).</summary>
-    public IActorRef? Ref { get; private set; }
+    public IActorRef? Ref => _remote?.Target;
 
     /// <summary>Its data link, once connected.</summary>
     public DataLink? Link { get; private set; }
+
+    private RemoteChannel? _remote;
+
+    /// <summary>
+    /// Sends to the worker over its preferred channel: the data link while it is open, else Akka.Remote. False when
+    /// neither can take it (the worker is gone; its exit or death watch says so).
+    /// </summary>
+    public bool Send(object message) =>
+        Link?.TrySend(message) == true || _remote?.TrySend(message) == true;
 
     public bool IsLinked => Ref is not null || Link is not null;
 
@@ -83,9 +92,10 @@ internal sealed class WorkerHandle(string id)
         Linked();
     }
 
-    public void Attach(IActorRef worker)
+    /// <summary>Its registration through Akka.Remote: <paramref name="coordinator"/> is who the worker hears from.</summary>
+    public void Attach(IActorRef worker, IActorRef coordinator)
     {
-        Ref = worker;
+        _remote = new RemoteChannel(worker, coordinator);
         Linked();
     }
 

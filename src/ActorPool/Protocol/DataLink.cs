@@ -10,8 +10,10 @@ namespace ActorPool.Protocol;
 /// several thread hops per message; registration, death watch and everything else stay on Akka.Remote. Frames are
 /// a 4-byte length and a message written by <see cref="ProtocolSerializer.WriteFrame"/>.
 /// </summary>
-internal sealed class DataLink : IDisposable
+internal sealed class DataLink : IWorkerChannel, IDisposable
 {
+    public string Transport => "data link";
+
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly BufferedStream _input;

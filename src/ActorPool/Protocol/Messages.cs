@@ -9,6 +9,12 @@ namespace ActorPool.Protocol;
 /// </summary>
 internal interface IPoolMessage;
 
+/// <summary>
+/// A registered worker's message to its coordinator, on either channel (<see cref="IWorkerChannel"/>): the coordinator
+/// acts on it only as coming from the worker the channel proved sent it.
+/// </summary>
+internal interface IWorkerMessage : IPoolMessage;
+
 /// <summary>Identifies one chunk of one call: the unit of dispatch, retry and exactly-once delivery.</summary>
 internal readonly record struct ChunkId(long CallId, int Index)
 {
@@ -32,25 +38,25 @@ internal sealed record RegisterWorker(string WorkerId, int Pid, string Host, IAc
 internal sealed record RegisterChallenge(string WorkerId, string ChallengeNonce, string Proof) : IPoolMessage;
 
 /// <summary>The worker ran the pool's initializer (if any) and takes work.</summary>
-internal sealed record WorkerReady(string WorkerId) : IPoolMessage;
+internal sealed record WorkerReady(string WorkerId) : IWorkerMessage;
 
 /// <summary>The pool's initializer threw in this worker; the pool cannot run tasks.</summary>
-internal sealed record WorkerInitFailed(string WorkerId, TaskError Error) : IPoolMessage;
+internal sealed record WorkerInitFailed(string WorkerId, TaskError Error) : IWorkerMessage;
 
 /// <summary>
 /// The outcome of one <see cref="RunChunk"/>: the serialized results of the first <see cref="Completed"/> items
 /// (a <c>TResult[]</c>), and the error of item <see cref="Completed"/> when <see cref="Error"/> is set.
 /// </summary>
-internal sealed record ChunkDone(ChunkId Chunk, int Attempt, Blob Results, int Completed, TaskError? Error, long ElapsedTicks) : IPoolMessage;
+internal sealed record ChunkDone(ChunkId Chunk, int Attempt, Blob Results, int Completed, TaskError? Error, long ElapsedTicks) : IWorkerMessage;
 
 /// <summary>
 /// Several outcomes at once: a worker running many short chunks in a row holds their results for at most about a
 /// millisecond and sends them together.
 /// </summary>
-internal sealed record ChunksDone(ChunkDone[] Results) : IPoolMessage;
+internal sealed record ChunksDone(ChunkDone[] Results) : IWorkerMessage;
 
 /// <summary>A worker node is leaving: send this worker no new work. Reply: <see cref="DrainAck"/>.</summary>
-internal sealed record WorkerDraining(string WorkerId) : IPoolMessage;
+internal sealed record WorkerDraining(string WorkerId) : IWorkerMessage;
 
 // ---------------------------------------------------------------- coordinator -> worker node
 

@@ -221,8 +221,6 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
 internal sealed class TaskRunner
 {
     private readonly string _workerId;
-    private readonly IActorRef? _self;
-    private readonly IActorRef? _coordinator;
     private readonly BlockingCollection<object> _inbox = new();
     private readonly Dictionary<long, TaskFunction> _functions = new();
     private readonly Dictionary<long, TaskFunction> _shared = new();
@@ -238,8 +236,7 @@ internal sealed class TaskRunner
     public TaskRunner(WorkerHandshake handshake, IActorRef self, IActorRef coordinator, byte[] initializer, Action retired)
         : this(handshake, retired, _ => { }, link: null)
     {
-        _self = self;
-        _coordinator = coordinator;
+        _channel = new RemoteChannel(coordinator, self);
         new Thread(() => Loop(initializer)) { IsBackground = true, Name = "actorpool-task-runner" }.Start();
     }
 
@@ -261,6 +258,8 @@ internal sealed class TaskRunner
         _maxPayload = handshake.MaxFrameSize - 64 * 1024;
         _workerId = handshake.WorkerId;
         _link = link;
+        if (link is not null)
+            _channel = link;
         _retired = retired;
         _rejected = rejected;
     }
@@ -336,14 +335,11 @@ internal sealed class TaskRunner
     /// <summary>Runs nothing and holds nothing to run.</summary>
     public bool IsIdle => Volatile.Read(ref _busySince) == 0 && _inbox.Count == 0;
 
-    /// <summary>To the coordinator: over the data link when there is one, else through Akka.Remote.</summary>
-    private void Send(object message)
-    {
-        if (_link is { } link)
-            link.TrySend(message); // false: the pool is gone, and this process exits with it
-        else
-            _coordinator!.Tell(message, _self);
-    }
+    /// <summary>To the coordinator on this runner's channel (the data link, or Akka.Remote for a node's worker).</summary>
+    private void Send(object message) =>
+        _channel.TrySend(message); // false: the pool is gone, and this process exits with it
+
+    private IWorkerChannel _channel = null!;
 
     /// <summary>Reads work from the data link until it closes (the pool closed it, or is gone).</summary>
     private void ReadLink(DataLink link)

@@ -12,7 +12,7 @@ public sealed class WorkerHandleSpec : Akka.TestKit.Xunit2.TestKit
         var w = new WorkerHandle("w1");
         Assert.Equal(WorkerPhase.Launching, w.Phase);
         Assert.False(w.BeginWarmUp()); // not reachable yet
-        w.Attach(TestActor);
+        w.Attach(TestActor, TestActor);
         Assert.Equal(WorkerPhase.Linked, w.Phase);
         Assert.True(w.BeginWarmUp());
         Assert.False(w.BeginWarmUp()); // once
@@ -31,7 +31,7 @@ public sealed class WorkerHandleSpec : Akka.TestKit.Xunit2.TestKit
     public void A_worker_drained_while_warming_must_still_have_its_warm_up_answer_taken_and_stay_draining()
     {
         var w = new WorkerHandle("w1");
-        w.Attach(TestActor);
+        w.Attach(TestActor, TestActor);
         Assert.True(w.BeginWarmUp());
         Assert.True(w.Drain());
         Assert.False(w.Drain());
