@@ -94,13 +94,12 @@ public abstract class ActorLockBase
         return grant;
     }
 
-    /// <summary>Python's <c>acquire(blocking=True, timeout=None)</c>.</summary>
-    private protected bool AcquireBlocking(bool blocking, TimeSpan? timeout)
-    {
-        if (!blocking && timeout is not null)
-            throw new ArgumentException("A timeout cannot be given with blocking: false (as in Python).", nameof(timeout));
-        return TryAcquireAsync(blocking ? timeout : TimeSpan.Zero, CancellationToken.None).GetAwaiter().GetResult() is not null;
-    }
+    /// <summary>
+    /// Python's <c>acquire(blocking=True, timeout=None)</c>; with <c>blocking: false</c> the timeout is ignored, as
+    /// <c>multiprocessing</c>'s locks do: it answers at once.
+    /// </summary>
+    private protected bool AcquireBlocking(bool blocking, TimeSpan? timeout) =>
+        TryAcquireAsync(blocking ? timeout : TimeSpan.Zero, CancellationToken.None).GetAwaiter().GetResult() is not null;
 
     /// <summary>Acquires and returns the hold, released by <paramref name="release"/> when disposed.</summary>
     private protected async Task<LockHolder> HoldAsync(TimeSpan? timeout, CancellationToken ct, Action release)

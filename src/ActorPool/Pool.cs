@@ -6,6 +6,7 @@ using ActorPool.Coordination;
 using ActorPool.Execution;
 using ActorPool.Launching;
 using ActorPool.Logging;
+using ActorPool.Protocol;
 using Akka.Actor;
 using Microsoft.Extensions.Logging;
 
@@ -199,7 +200,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     public int Processes => _settings.Processes;
 
     /// <summary>The coordinator's view of the pool right now (tests look inside).</summary>
-    internal Task<PoolCounts> CountsAsync() => _coordinator.Ask<PoolCounts>(GetCounts.Instance, TimeSpan.FromSeconds(10));
+    internal Task<PoolCounts> CountsAsync() => _coordinator.AskLocal<PoolCounts>(GetCounts.Instance, TimeSpan.FromSeconds(10));
 
     /// <summary>
     /// What the pool is doing right now: per worker its process id, host, start method, state, the task it runs and for
@@ -211,7 +212,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     {
         if (_state == PoolState.Terminated)
             throw new InvalidOperationException("Pool not running (it is Terminated): it has no workers to report.");
-        var status = await _coordinator.Ask<PoolStatus>(GetPoolStatus.Instance, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+        var status = await _coordinator.AskLocal<PoolStatus>(GetPoolStatus.Instance, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
         return status with { State = _state };
     }
 
@@ -239,7 +240,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     /// <exception cref="PoolBrokenException">Workers cannot start; the message carries their error output.</exception>
     public async Task WaitForWorkersAsync(CancellationToken cancellationToken = default)
     {
-        var status = await _coordinator.Ask<PoolCounts>(WaitForWorkers.Instance, cancellationToken).ConfigureAwait(false);
+        var status = await _coordinator.AskLocal<PoolCounts>(WaitForWorkers.Instance, null, cancellationToken).ConfigureAwait(false);
         if (status.BrokenReason is not null)
             throw new PoolBrokenException(status.BrokenReason);
     }
@@ -567,8 +568,8 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     {
         try
         {
-            await _coordinator.Ask<PoolCounts>(WaitForIdle.Instance).ConfigureAwait(false);
-            await _coordinator.Ask<PoolCounts>(StopWorkers.Instance, _settings.WorkerShutdownTimeout * 3).ConfigureAwait(false);
+            await _coordinator.AskLocal<PoolCounts>(WaitForIdle.Instance).ConfigureAwait(false);
+            await _coordinator.AskLocal<PoolCounts>(StopWorkers.Instance, _settings.WorkerShutdownTimeout * 3).ConfigureAwait(false);
         }
         catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
         {
@@ -581,7 +582,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     {
         try
         {
-            await _coordinator.Ask<PoolCounts>(TerminateWorkers.Instance, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            await _coordinator.AskLocal<PoolCounts>(TerminateWorkers.Instance, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         }
         catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
         {

@@ -10,6 +10,29 @@ public sealed class ActorLockSpec
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
     [Fact]
+    public async Task A_no_wait_acquire_must_answer_at_once_when_another_thread_of_this_process_holds_the_lock()
+    {
+        // The lock stays cached in this process after its first grant; held by one thread, another's acquire(False)
+        // is answered here and now (it waited 30 s), and a timeout beside blocking: false is ignored, as multiprocessing does.
+        var lk = new ActorLock();
+        Assert.True(lk.Acquire(timeout: Bound));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.False(await Task.Run(() => lk.Acquire(blocking: false)));
+        Assert.False(await Task.Run(() => lk.Acquire(blocking: false, timeout: TimeSpan.FromSeconds(5))));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"no-wait acquires took {clock.Elapsed}");
+        var waiter = Task.Run(() => lk.Acquire(timeout: Bound)); // a waiter ahead: no-wait still answers at once
+        await Task.Delay(200);
+        clock.Restart();
+        Assert.False(await Task.Run(() => lk.Acquire(blocking: false)));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"a no-wait acquire behind a waiter took {clock.Elapsed}");
+        lk.Release();
+        Assert.True(await waiter.WaitAsync(Bound));
+        lk.Release();
+        Assert.True(lk.Acquire(blocking: false));
+        lk.Release();
+    }
+
+    [Fact]
     public async Task A_lock_must_exclude_other_processes_while_held()
     {
         var lk = new ActorLock();

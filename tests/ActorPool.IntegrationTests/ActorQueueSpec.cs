@@ -37,6 +37,41 @@ public sealed class ActorQueueSpec
     }
 
     [Fact]
+    public async Task No_wait_gets_and_puts_must_answer_at_once_whatever_this_process_has_in_flight()
+    {
+        // After a get, this process's prefetch waits at the queue for more; another thread may be blocked in Get, or
+        // in Put on a full queue. A no-wait operation does not wait behind any of them (Python raises Empty or Full
+        // at once). Generous bounds: the waits they must not do are 30 s each.
+        var quick = TimeSpan.FromSeconds(10);
+        var q = new ActorQueue<int>();
+        q.Put(1);
+        Assert.Equal(1, q.Get(Bound));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.False(q.TryGet(out _));
+        Assert.Throws<QueueEmptyException>(() => q.Get(TimeSpan.Zero));
+        Assert.True(clock.Elapsed < quick, $"no-wait gets took {clock.Elapsed}");
+
+        var blocked = Task.Run(() => q.Get());
+        await Task.Delay(300);
+        clock.Restart();
+        Assert.False(q.TryGet(out _));
+        Assert.True(clock.Elapsed < quick, $"a no-wait get behind a blocked one took {clock.Elapsed}");
+        q.Put(2);
+        Assert.Equal(2, await blocked.WaitAsync(Bound)); // the blocked get still gets its item
+
+        var bounded = new ActorQueue<int>(maxSize: 1);
+        bounded.Put(1);
+        var putter = Task.Run(() => bounded.Put(2)); // waits for room
+        await Task.Delay(300);
+        clock.Restart();
+        Assert.False(bounded.TryPut(3));
+        Assert.True(clock.Elapsed < quick, $"a no-wait put behind a waiting one took {clock.Elapsed}");
+        Assert.Equal(1, bounded.Get(Bound));
+        await putter.WaitAsync(Bound);
+        Assert.Equal(2, bounded.Get(Bound));
+    }
+
+    [Fact]
     public async Task A_bounded_queue_must_make_putters_wait_for_room_and_drop_nothing()
     {
         var q = new ActorQueue<int>(maxSize: 4);

@@ -36,7 +36,7 @@ public sealed class EmbeddingSpec
                 var pids = await pool.MapAsync(TestFunctions.SlowPid, [100, 100, 100, 100], chunkSize: 1).WaitAsync(Bound);
                 Assert.DoesNotContain(Environment.ProcessId, pids);
                 Assert.Equal(2, pids.Distinct().Count());
-                // Registration and death watch go through the application's system (Akka.Remote, ActorPool's serializers).
+                // Each is watched: over its data link (spawned workers start no remoting of their own).
                 Assert.True(await Processes.WaitUntil(() => pool.CountsAsync().GetAwaiter().GetResult().RegisteredWorkers == 2, TimeSpan.FromSeconds(20)),
                     "the workers did not register through the application's ActorSystem");
                 await pool.DisposeAsync();

@@ -180,7 +180,7 @@ public abstract class PoolContract<TFixture>(TFixture fixture) : IClassFixture<T
     }
 
     [Fact]
-    public async Task Workers_working_over_their_data_link_must_also_register_through_Akka_Remote()
+    public async Task Every_ready_worker_must_be_watched_over_its_channel()
     {
         await Pool.WaitForWorkersAsync().WaitAsync(Bound);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);

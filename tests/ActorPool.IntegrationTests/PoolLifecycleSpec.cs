@@ -81,6 +81,37 @@ public sealed class PoolLifecycleSpec : IDisposable
         Assert.Equal(2, after.Distinct().Count()); // replaced: two workers again
     }
 
+    [Fact]
+    public async Task A_stopped_worker_must_be_found_unresponsive_killed_and_its_task_run_elsewhere()
+    {
+        // A worker on its data link has no Akka.Remote association to watch it: the pool's pings do. SIGSTOP freezes
+        // every thread of it (a frozen VM, a debugger, a swapped-out process look the same).
+        var pool = new Pool(new PoolOptions { Processes = 2, Config = "actorpool.worker.unresponsive-timeout = 3s" });
+        using var _ = new Terminating(pool);
+        await pool.WaitForWorkersAsync().WaitAsync(Bound);
+        var before = (await pool.GetStatusAsync()).Workers.Select(w => w.Pid!.Value).ToList();
+
+        var running = pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(4000, 2), chunkSize: 1);
+        Assert.True(await Processes.WaitUntil(() => pool.GetStatus().Workers.All(w => w.Task is not null), Bound), "the two tasks never ran");
+        var frozen = before[0];
+        Processes.Signal(frozen, "STOP");
+        try
+        {
+            var pids = await running.WaitAsync(Bound);
+            Assert.Equal(2, pids.Count);
+            Assert.DoesNotContain(frozen, pids); // its task ran again on another worker
+            Assert.True(await Processes.WaitUntil(() => !Processes.IsAlive(frozen), Bound), "the frozen worker was not killed");
+            var after = await pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(100, 4), chunkSize: 1).WaitAsync(Bound);
+            Assert.DoesNotContain(frozen, after);
+            Assert.Equal(2, after.Distinct().Count()); // and replaced
+        }
+        finally
+        {
+            if (Processes.IsAlive(frozen))
+                Processes.Signal(frozen, "CONT");
+        }
+    }
+
     [Theory]
     [InlineData("spawn")]
     [InlineData("forkserver")]

@@ -89,7 +89,7 @@ internal sealed class PoolCall<TResult> : ICallSink
         // A pool whose ActorSystem is gone answers nothing: fail the call instead of waiting.
         using var stopped = poolStopped.Register(static c => ((ICallSink)c!).CallFailed(
             new ObjectDisposedException(nameof(Pool), "The pool was terminated while this call was running.")), call);
-        coordinator.Tell(new StartCall(call.Id, function, call, gangSize, limits.SoftMs, limits.HardMs, totalTasks, Diagnostics.PoolTracing.TraceParent(span)));
+        coordinator.TellLocal(new StartCall(call.Id, function, call, gangSize, limits.SoftMs, limits.HardMs, totalTasks, Diagnostics.PoolTracing.TraceParent(span)));
         // Chunks already in memory (map, apply) go out from this thread while slots last; a feeder task takes the
         // rest, and any lazy input (imap), so the caller's own enumerator never runs on the consumer's thread.
         var feeder = chunks is IReadOnlyList<PreparedChunk> list && list.Count <= maxOutstanding
@@ -154,7 +154,7 @@ internal sealed class PoolCall<TResult> : ICallSink
             if (failure is not null)
                 Diagnostics.PoolTracing.Fail(span, failure);
             feedCts.Cancel();
-            coordinator.Tell(new EndCall(call.Id));
+            coordinator.TellLocal(new EndCall(call.Id));
             call.DropSpilled(pending);
             try
             {
@@ -185,7 +185,7 @@ internal sealed class PoolCall<TResult> : ICallSink
         if (chunk.Items.IsFile)
             _spilled[chunk.Index] = chunk.Items;
         _submittedTasks += chunk.Count;
-        _coordinator.Tell(new SubmitChunk(new ChunkId(Id, chunk.Index), chunk.Items, chunk.FirstIndex, chunk.Count));
+        _coordinator.TellLocal(new SubmitChunk(new ChunkId(Id, chunk.Index), chunk.Items, chunk.FirstIndex, chunk.Count));
     }
 
     private Task SubmitAll(IReadOnlyList<PreparedChunk> chunks)
@@ -220,7 +220,7 @@ internal sealed class PoolCall<TResult> : ICallSink
                 count++;
             }
             _progress?.SetTotal(_submittedTasks);
-            _coordinator.Tell(new InputEnded(Id, _submittedTasks));
+            _coordinator.TellLocal(new InputEnded(Id, _submittedTasks));
             _outcomes.Writer.TryWrite(new Outcome(-1, null, 0, null, Final: true, TotalChunks: count));
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -35,6 +35,9 @@ internal sealed record PoolSettings
     /// <summary>Assemblies forkserver spares load before they are taken (actorpool.forkserver.preload).</summary>
     public IReadOnlyList<string> Preload { get; init; } = [];
     public required TimeSpan WorkerStartupTimeout { get; init; }
+
+    /// <summary>A worker on its data link that answers no ping for this long is killed (its process is stopped or frozen).</summary>
+    public TimeSpan WorkerUnresponsiveTimeout { get; init; } = TimeSpan.FromSeconds(20);
     public required int MaxConsecutiveStartFailures { get; init; }
     public required TimeSpan WorkerShutdownTimeout { get; init; }
     public required bool ForwardWorkerOutput { get; init; }
@@ -144,6 +147,9 @@ internal sealed record PoolSettings
         var shutdown = Read(() => c.GetTimeSpan("worker.shutdown-timeout"), "actorpool.worker.shutdown-timeout");
         Require(shutdown >= TimeSpan.Zero && shutdown <= TimeSpan.FromMinutes(10), "actorpool.worker.shutdown-timeout", shutdown, "must be between 0s and 10m");
 
+        var unresponsive = Read(() => c.GetTimeSpan("worker.unresponsive-timeout"), "actorpool.worker.unresponsive-timeout");
+        Require(unresponsive >= TimeSpan.FromSeconds(2) && unresponsive <= TimeSpan.FromMinutes(10), "actorpool.worker.unresponsive-timeout", unresponsive, "must be between 2s and 10m");
+
         var progress = Read(() => c.GetTimeSpan("progress-interval"), "actorpool.progress-interval");
         Require(progress >= TimeSpan.FromMilliseconds(10) && progress <= TimeSpan.FromMinutes(1), "actorpool.progress-interval", progress, "must be between 10ms and 1m");
 
@@ -168,6 +174,7 @@ internal sealed record PoolSettings
             WorkerStartupTimeout = startup,
             MaxConsecutiveStartFailures = failures,
             WorkerShutdownTimeout = shutdown,
+            WorkerUnresponsiveTimeout = unresponsive,
             ForwardWorkerOutput = options.ForwardWorkerOutput ?? true,
             ProgressInterval = progress,
         };

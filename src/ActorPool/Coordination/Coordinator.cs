@@ -61,7 +61,13 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             Sender.Tell(DrainAck.Instance);
         });
         Receive<IWorkerMessage>(m => OnWorkerMessage(_byRef.GetValueOrDefault(Sender), m));
-        Receive<FromWorker>(m => OnWorkerMessage(_workers.GetValueOrDefault(m.WorkerId) is { Link: not null } w ? w : null, m.Message));
+        Receive<FromWorker>(m =>
+        {
+            var from = _workers.GetValueOrDefault(m.WorkerId) is { Link: not null } w ? w : null;
+            from?.Heard(Stopwatch.GetTimestamp());
+            OnWorkerMessage(from, m.Message);
+        });
+        Receive<WatchLinks>(_ => OnWatchLinks());
         Receive<DataLinkOpened>(OnDataLinkOpened);
         Receive<DataLinkRefused>(m => _refusals.Refused("the data link", $"a connection (worker id '{m.WorkerId ?? "none given"}')", "it does not hold this pool's secret"));
         Receive<DispatchNow>(_ =>
@@ -104,19 +110,31 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     private readonly Challenges _challenges = new();
 
     /// <summary>
-    /// The gate in front of every receive: a message from another process is handled only when it is one a peer may
-    /// send (a registration, a status request), or a worker's message from that registered worker. Everything else
-    /// (calls, chunks, shutdown, counts and status, launcher reports) only ever comes from this process; from elsewhere
-    /// it is dropped, and logged once per peer and interval.
+    /// The gate in front of every receive. Calls, chunks, shutdown, counts and status, launcher and data link reports
+    /// come only from this process, wrapped as <see cref="Local"/> (a proof no remote
+    /// sender can forge, whatever sender address or serializer it names). Unwrapped, only what a peer may send is
+    /// handled: a registration, a status request (both challenge-response), a registered worker's own messages, and
+    /// cluster events (from this member's cluster extension). Everything else is dropped, and logged once per peer and
+    /// interval.
     /// </summary>
     protected override bool AroundReceive(Receive receive, object message)
     {
-        if (Sender.Path.Address.HasLocalScope || message is Terminated)
+        // This actor's own timers: Akka's wrapper holds a reference to this actor's timer scheduler, which no sender
+        // can forge either (base unwraps it, and drops any that is not its own).
+        if (message is IWrappedMessage && message.GetType().DeclaringType?.FullName == "Akka.Actor.Scheduler.TimerScheduler")
             return base.AroundReceive(receive, message);
+        if (message is Local local)
+        {
+            if (local.IsGenuine)
+                return base.AroundReceive(receive, local.Message);
+            _refusals.Refused(Sender.Path.Address.ToString(), "a forged local message", "it was not made in this process");
+            return true;
+        }
         var why = message switch
         {
-            RegisterWorker or StatusRequest => null,
+            Terminated or RegisterWorker or StatusRequest => null,
             IWorkerMessage => _byRef.ContainsKey(Sender) ? null : "its sender is not a registered worker of this pool",
+            Akka.Cluster.ClusterEvent.IMemberEvent or Akka.Cluster.ClusterEvent.CurrentClusterState when _settings.Cluster is not null => null,
             _ => "only the pool's own process may send it",
         };
         if (why is null)
@@ -138,7 +156,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             cluster.Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
                 typeof(Akka.Cluster.ClusterEvent.IMemberEvent));
             var self = Self;
-            cluster.RegisterOnMemberRemoved(() => self.Tell(SelfRemoved.Instance));
+            cluster.RegisterOnMemberRemoved(() => self.TellLocal(SelfRemoved.Instance));
         }
     }
 
@@ -156,7 +174,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     private void FailAllCalls(Exception error) => _ledger.FailAll(error);
 
     private PoolCounts Status() =>
-        new(_ledger.ReadyWorkers, _workers.Count, _ledger.ActiveCalls, _brokenReason, _byRef.Count);
+        new(_ledger.ReadyWorkers, _workers.Count, _ledger.ActiveCalls, _brokenReason, _workers.Values.Count(w => w.IsLinked));
 
     /// <summary>The pool as users see it (<see cref="ActorPool.PoolStatus"/>): workers by slot, then calls, oldest first.</summary>
     private ActorPool.PoolStatus Snapshot()
@@ -238,7 +256,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         if (_dispatchRequested)
             return;
         _dispatchRequested = true;
-        Self.Tell(DispatchNow.Instance);
+        Self.TellLocal(DispatchNow.Instance);
     }
 
     private bool _dispatchRequested;
@@ -277,6 +295,63 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
         w.Attach(m.Link);
         m.Link.TrySend(new WorkerAccepted(_initializer));
+        if (!Timers.IsTimerActive("watch-links"))
+        {
+            _lastWatch = Stopwatch.GetTimestamp();
+            Timers.StartPeriodicTimer("watch-links", WatchLinks.Instance, WatchInterval);
+        }
+    }
+
+    /// <summary>How often workers on a data link that have said nothing lately are pinged.</summary>
+    private TimeSpan WatchInterval => TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(2).Ticks, _settings.WorkerUnresponsiveTimeout.Ticks / 4));
+
+    private long _lastWatch;
+    private long _pingSeq;
+
+    private sealed class WatchLinks
+    {
+        public static WatchLinks Instance { get; } = new();
+        private WatchLinks() { }
+    }
+
+    /// <summary>
+    /// The death watch of workers on a data link (they have no Akka.Remote association): each one silent for an
+    /// interval is pinged, and one silent past <c>actorpool.worker.unresponsive-timeout</c> (its process stopped or
+    /// frozen) is killed; its exit then re-queues what it ran. When this process itself was held up (stopped, or
+    /// starved of CPU) longer than that, no worker is blamed for it.
+    /// </summary>
+    private void OnWatchLinks()
+    {
+        var now = Stopwatch.GetTimestamp();
+        var interval = WatchInterval;
+        var held = Stopwatch.GetElapsedTime(_lastWatch, now) > interval * 3;
+        _lastWatch = now;
+        var any = false;
+        foreach (var w in _workers.Values)
+        {
+            if (w.Link is null || w.Phase == WorkerPhase.Gone || w.Unresponsive)
+                continue;
+            any = true;
+            if (held)
+            {
+                w.Heard(now);
+                continue;
+            }
+            var silent = Stopwatch.GetElapsedTime(w.LastHeard, now);
+            if (silent > _settings.WorkerUnresponsiveTimeout)
+            {
+                _log.Warning("Worker {0} answered no ping for {1:0} s (actorpool.worker.unresponsive-timeout): its process is stopped or frozen; killing it.",
+                    w.Describe(), silent.TotalSeconds);
+                w.MarkUnresponsive();
+                _launcher.Kill(w.Id);
+            }
+            else if (silent >= interval)
+            {
+                w.Link.TrySend(new LinkPing(++_pingSeq));
+            }
+        }
+        if (!any)
+            Timers.Cancel("watch-links");
     }
 
     /// <summary>
@@ -303,6 +378,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             case WorkerDraining when from is not null:
                 Drain(from, "its node is leaving");
                 break;
+            case LinkPong:
+                break; // heard: that is all a pong says
         }
     }
 
@@ -343,8 +420,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         var self = Self;
         var launcher = _launcher;
         Task.Run(() => launcher.Launch(id, self)).PipeTo(self,
-            success: pid => new WorkerLaunched(id, pid),
-            failure: e => new WorkerLaunchFailed(id, e.GetBaseException().Message));
+            success: pid => Local.Of(new WorkerLaunched(id, pid)),
+            failure: e => Local.Of(new WorkerLaunchFailed(id, e.GetBaseException().Message)));
     }
 
     private void OnWorkerLaunched(WorkerLaunched m)
@@ -367,7 +444,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             var secret = fromNode ? _settings.Cluster!.Secret : _secret;
             var nonce = Proof.NewNonce();
             _challenges.Add(key, nonce, secret);
-            Sender.Tell(new RegisterChallenge(m.WorkerId, nonce, Proof.Of(secret, "coordinator", m.WorkerId, m.WorkerNonce, nonce)));
+            Reply(new RegisterChallenge(m.WorkerId, nonce, Proof.Of(secret, "coordinator", m.WorkerId, m.WorkerNonce, nonce)));
             return;
         }
         if (_challenges.Take(key, m.ChallengeNonce) is not { } proven)
@@ -376,7 +453,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         {
             var expected = !fromNode ? "this pool's secret" : "the cluster's secret (actorpool.cluster.secret / ACTORPOOL_SECRET)";
             _refusals.Refused(Sender.Path.Address.ToString(), $"a worker registration (worker '{m.WorkerId}', pid {m.Pid})", $"it does not hold {expected}");
-            Sender.Tell(new WorkerRejected("wrong pool secret"));
+            Reply(new WorkerRejected("wrong pool secret"));
             return;
         }
         if (fromNode && MemberAt(Sender.Path.Address) is var member && member?.HasRole(_settings.Cluster!.WorkerRole) != true)
@@ -384,12 +461,12 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             if (member is null)
                 return; // not a member yet (or any more): it asks again in a second
             _log.Warning("Refused worker '{0}' from cluster member {1}: the member lacks the role '{2}' (actorpool.cluster.worker-role).", m.WorkerId, member.Address, _settings.Cluster!.WorkerRole);
-            Sender.Tell(new WorkerRejected($"the member lacks the worker role '{_settings.Cluster.WorkerRole}'"));
+            Reply(new WorkerRejected($"the member lacks the worker role '{_settings.Cluster.WorkerRole}'"));
             return;
         }
         if (_stopping || _brokenReason is not null)
         {
-            Sender.Tell(new WorkerRejected(_stopping ? "the pool is shutting down" : _brokenReason!, Retry: true));
+            Reply(new WorkerRejected(_stopping ? "the pool is shutting down" : _brokenReason!, Retry: true));
             return;
         }
         if (!_workers.TryGetValue(m.WorkerId, out var entry))
@@ -401,7 +478,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
         if (entry.Ref is not null)
         {
-            Sender.Tell(new WorkerAccepted(_initializer)); // a repeated registration: the reply was lost
+            Reply(new WorkerAccepted(_initializer)); // a repeated registration: the reply was lost
             return;
         }
         entry.Attach(m.Worker, Self);
@@ -409,7 +486,14 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         entry.Host = m.Host;
         _byRef[m.Worker] = entry;
         Context.Watch(m.Worker);
-        m.Worker.Tell(new WorkerAccepted(_initializer));
+        Reply(new WorkerAccepted(_initializer), m.Worker);
+    }
+
+    /// <summary>To a worker's actor: as <see cref="Local"/> when it lives in this process (a thread worker obeys nothing else).</summary>
+    private void Reply(object message, IActorRef? to = null)
+    {
+        to ??= Sender;
+        to.Tell(to.Path.Address.HasLocalScope ? Local.Of(message) : message, Self);
     }
 
     // ------------------------------------------------------------------ cluster members

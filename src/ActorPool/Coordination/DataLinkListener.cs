@@ -85,12 +85,12 @@ internal sealed class DataLinkListener : IDisposable
             {
                 // Not one of this pool's workers: told so (as a registration without the secret is), and the pool logs it.
                 link.TrySend(new WorkerRejected("wrong pool secret"));
-                _coordinator.Tell(new DataLinkRefused((first as DataLinkHello)?.WorkerId));
+                _coordinator.TellLocal(new DataLinkRefused((first as DataLinkHello)?.WorkerId));
                 return;
             }
-            _coordinator.Tell(new DataLinkOpened(hello.WorkerId, link));
+            _coordinator.TellLocal(new DataLinkOpened(hello.WorkerId, link));
             while (link.Receive() is { } message)
-                _coordinator.Tell(new FromWorker(hello.WorkerId, message));
+                _coordinator.TellLocal(new FromWorker(hello.WorkerId, message));
         }
         finally
         {

@@ -62,6 +62,16 @@ internal sealed class WorkerHandle(string id)
 
     public bool IsLinked => Ref is not null || Link is not null;
 
+    /// <summary>When its data link last carried anything from it (Stopwatch timestamp): what the pool's pings watch.</summary>
+    public long LastHeard { get; private set; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    public void Heard(long now) => LastHeard = now;
+
+    /// <summary>It was killed for answering no ping within the unresponsive timeout.</summary>
+    public bool Unresponsive { get; private set; }
+
+    public void MarkUnresponsive() => Unresponsive = true;
+
     /// <summary>Not started by this pool (a node's worker, or one that registered on its own).</summary>
     public bool External { get; init; }
 
@@ -89,6 +99,7 @@ internal sealed class WorkerHandle(string id)
     public void Attach(DataLink link)
     {
         Link = link;
+        LastHeard = System.Diagnostics.Stopwatch.GetTimestamp();
         Linked();
     }
 

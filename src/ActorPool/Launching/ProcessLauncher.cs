@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using ActorPool.Coordination;
+using ActorPool.Protocol;
 using ActorPool.Worker;
 using Akka.Actor;
 using Microsoft.Extensions.Logging;
@@ -49,7 +50,7 @@ internal sealed class ProcessLauncher : IWorkerLauncher
         process.Adopt(_forwardOutput, (code, errorTail) =>
         {
             _processes.TryRemove(workerId, out _);
-            coordinator.Tell(new WorkerExited(workerId, code, errorTail));
+            coordinator.TellLocal(new WorkerExited(workerId, code, errorTail));
         });
         var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId, _maxFrameSize, _spillFolder,
             _spillFolder is null || !_dataLink ? null : Path.Combine(_spillFolder, DataLinkListener.SocketName), WorkerHandshake.CallerEntryAssembly,

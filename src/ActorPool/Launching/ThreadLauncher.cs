@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using ActorPool.Coordination;
+using ActorPool.Protocol;
 using ActorPool.Worker;
 using Akka.Actor;
 
@@ -22,10 +23,10 @@ internal sealed class ThreadLauncher(ActorSystem system, string namePrefix, stri
         Action stopped = () =>
         {
             _workers.TryRemove(workerId, out _);
-            coordinator.Tell(new WorkerExited(workerId, 0, ""));
+            coordinator.TellLocal(new WorkerExited(workerId, 0, ""));
         };
         var worker = system.ActorOf(
-            Props.Create(() => new WorkerActor(handshake, new WorkerNode.ExitCode(), null, true, stopped)), $"{namePrefix}-{workerId}");
+            Props.Create(() => new WorkerActor(handshake, new WorkerNode.ExitCode(), true, stopped)), $"{namePrefix}-{workerId}");
         _workers[workerId] = worker;
         return Environment.ProcessId;
     }

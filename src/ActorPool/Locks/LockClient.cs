@@ -15,68 +15,54 @@ internal readonly record struct LockGrant(long Token, bool Abandoned);
 /// process once that one waits. Whether the cached mutex is in use is reported to the manager (coalesced), so a
 /// holder that dies is told apart from one that had it idle.
 /// </summary>
-internal sealed class LockClient
+internal sealed class LockClient : RemoteClient
 {
     private static readonly ConcurrentDictionary<(string Manager, LockSpec Spec), LockClient> Clients = new();
 
     private readonly LockSpec _spec;
-    private readonly string _managerPath;
-    private readonly Lazy<(IActorRef Manager, IActorRef Self)> _connection;
-    private readonly Lock _gate = new();
 
     private bool _leased;
     private bool _inUse;
     private bool _revokePending;
     private long _lastToken;
     private int _held; // semaphore permits this process holds
-    private readonly LinkedList<Waiter> _waiters = new();
+    private readonly WaiterQueue<bool, LockGrant> _waiters;
     private long _request;
     private long _lastId;
     private bool _reportInFlight;
     private bool _reportedInUse;
     private long _reportSeq;
 
-    private LockClient(string managerPath, LockSpec spec)
+    // The singleton starts once its one-member cluster is up: a moment after the first lock is made.
+    private LockClient(string managerPath, LockSpec spec) : base(managerPath, TimeSpan.FromSeconds(20))
     {
-        _managerPath = managerPath;
         _spec = spec;
-        _connection = new Lazy<(IActorRef, IActorRef)>(Connect);
+        _waiters = new(Gate);
     }
 
     public static LockClient For(string managerPath, LockSpec spec) =>
         Clients.GetOrAdd((managerPath, spec), static key => new LockClient(key.Manager, key.Spec));
 
-    private (IActorRef, IActorRef) Connect()
+    protected override Exception Unreachable(Exception cause) => new ActorPoolException(
+        $"The lock manager at {OwnerPath} cannot be reached: the process that created the lock has ended, or this one cannot connect to it.", cause);
+
+    protected override void OnReply(object message)
     {
-        var system = Runtime.System;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (true)
+        switch (message)
         {
-            try
-            {
-                // The singleton starts once its one-member cluster is up: a moment after the first lock is made.
-                var manager = system.ActorSelection(_managerPath).ResolveOne(TimeSpan.FromSeconds(2)).GetAwaiter().GetResult();
-                return (manager, system.ActorOf(Props.Create(() => new ClientActor(this, manager))));
-            }
-            catch (Exception e) when (e is ActorNotFoundException or TimeoutException or AskTimeoutException)
-            {
-                if (DateTime.UtcNow > deadline)
-                    throw new ActorPoolException(
-                        $"The lock manager at {_managerPath} cannot be reached: the process that created the lock has ended, or this one cannot connect to it.", e);
-                Thread.Sleep(50);
-            }
+            case LGrant m: OnGrant(m); break;
+            case LBusy m: OnBusy(m); break;
+            case LRefused m: OnRefused(m); break;
+            case LRevoke: OnRevoke(); break;
+            case LInUseAck: OnInUseAck(); break;
         }
     }
 
-    private IActorRef Manager => _connection.Value.Manager;
-
-    private IActorRef Self => _connection.Value.Self;
-
     public Task<LockGrant> AcquireAsync(TimeSpan? timeout, CancellationToken ct)
     {
-        _ = _connection.Value;
-        Waiter waiter;
-        lock (_gate)
+        EnsureConnected();
+        WaiterQueue<bool, LockGrant>.Waiter waiter;
+        lock (Gate)
         {
             if (_spec.Exclusive && _leased && !_inUse && !_revokePending && _waiters.Count == 0)
             {
@@ -84,34 +70,31 @@ internal sealed class LockClient
                 ReportInUse();
                 return Task.FromResult(new LockGrant(++_lastToken, false));
             }
-            waiter = new Waiter(timeout == TimeSpan.Zero);
-            _waiters.AddLast(waiter);
+            // Not now, known here: the lock is this process's and in use (or going back), or others of this process
+            // wait ahead. A no-wait acquire fails at once, as Python's acquire(False) does, without a round trip.
+            if (timeout == TimeSpan.Zero && (_waiters.Count > 0 || (_spec.Exclusive && _leased)))
+                return Task.FromException<LockGrant>(new TimeoutException());
+            waiter = _waiters.Add(false, noWait: timeout == TimeSpan.Zero);
             if (_request == 0 && !(_spec.Exclusive && _leased))
                 SendAcquire(wait: !waiter.NoWait);
         }
         return Wait(waiter, timeout, ct);
     }
 
-    private Task<LockGrant> Wait(Waiter waiter, TimeSpan? timeout, CancellationToken ct) =>
-        Waiting.ForAsync(waiter.Done.Task, waiter.NoWait, timeout, ct, () =>
+    private Task<LockGrant> Wait(WaiterQueue<bool, LockGrant>.Waiter waiter, TimeSpan? timeout, CancellationToken ct) =>
+        _waiters.WaitAsync(waiter, timeout, ct, last =>
         {
-            lock (_gate)
+            if (last && _request != 0)
             {
-                if (!_waiters.Remove(waiter))
-                    return false;
-                if (_waiters.Count == 0 && _request != 0)
-                {
-                    Manager.Tell(new LCancel(_spec.Name, _request), Self);
-                    _request = 0; // a grant already on its way is kept (cached) or given back
-                }
-                return true;
+                Tell(new LCancel(_spec.Name, _request));
+                _request = 0; // a grant already on its way is kept (cached) or given back
             }
         });
 
     private void SendAcquire(bool wait)
     {
         _request = ++_lastId;
-        Manager.Tell(new LAcquire(_spec, _request, wait), Self);
+        Tell(new LAcquire(_spec, _request, wait));
     }
 
     // An RLock's owner in this process: a thread, and how many times it holds the lock.
@@ -123,7 +106,7 @@ internal sealed class LockClient
     {
         get
         {
-            lock (_gate)
+            lock (Gate)
                 return _ownerThread == Environment.CurrentManagedThreadId ? _recursion : 0;
         }
     }
@@ -132,7 +115,7 @@ internal sealed class LockClient
     public async Task<LockGrant> AcquireReentrantAsync(TimeSpan? timeout, CancellationToken ct)
     {
         var me = Environment.CurrentManagedThreadId;
-        lock (_gate)
+        lock (Gate)
         {
             if (_ownerThread == me)
             {
@@ -141,7 +124,7 @@ internal sealed class LockClient
             }
         }
         var grant = await AcquireAsync(timeout, ct).ConfigureAwait(false);
-        lock (_gate)
+        lock (Gate)
         {
             _ownerThread = me;
             _recursion = 1;
@@ -152,7 +135,7 @@ internal sealed class LockClient
     /// <summary>An RLock's release: only by the owner thread; the lock goes when the count reaches 0.</summary>
     public void ReleaseReentrant()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_ownerThread != Environment.CurrentManagedThreadId || _recursion == 0)
                 throw new InvalidOperationException($"RLock '{_spec.Name}' can only be released by the thread that holds it (Python: 'cannot release un-acquired lock').");
@@ -165,14 +148,14 @@ internal sealed class LockClient
 
     public void Release()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (!_spec.Exclusive)
             {
                 if (_held == 0)
                     throw new InvalidOperationException($"Semaphore '{_spec.Name}' was released more times than this process acquired it.");
                 _held--;
-                Manager.Tell(new LRelease(_spec.Name, 0), Self);
+                Tell(new LRelease(_spec.Name, 0));
                 return;
             }
             if (!_inUse)
@@ -180,11 +163,10 @@ internal sealed class LockClient
             _inUse = false;
             if (_revokePending)
                 GiveBack();
-            else if (_waiters.First is { } next)
+            else if (_waiters.Count > 0)
             {
-                _waiters.RemoveFirst();
                 _inUse = true;
-                next.Value.Done.TrySetResult(new LockGrant(++_lastToken, false));
+                _waiters.TryServe(new LockGrant(++_lastToken, false));
             }
             ReportInUse();
         }
@@ -195,31 +177,29 @@ internal sealed class LockClient
     {
         _leased = false;
         _revokePending = false;
-        Manager.Tell(new LRelease(_spec.Name, _lastToken), Self);
+        Tell(new LRelease(_spec.Name, _lastToken));
         if (_waiters.Count > 0 && _request == 0)
             SendAcquire(wait: true);
     }
 
     private void OnGrant(LGrant m)
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (m.Id == _request)
                 _request = 0;
             if (!_spec.Exclusive)
             {
                 _held++;
-                if (_waiters.First is { } w)
+                if (_waiters.TryServe(new LockGrant(m.Token, m.Abandoned)))
                 {
-                    _waiters.RemoveFirst();
-                    w.Value.Done.TrySetResult(new LockGrant(m.Token, m.Abandoned));
                     if (_waiters.Count > 0 && _request == 0)
                         SendAcquire(wait: true);
                 }
                 else
                 {
                     _held--; // nobody waits any more
-                    Manager.Tell(new LRelease(_spec.Name, 0), Self);
+                    Tell(new LRelease(_spec.Name, 0));
                 }
                 return;
             }
@@ -228,11 +208,10 @@ internal sealed class LockClient
             _reportedInUse = true; // the manager counts a fresh grant as in use
             if (m.Revoke)
                 _revokePending = true;
-            if (_waiters.First is { } waiter)
+            if (_waiters.Count > 0)
             {
-                _waiters.RemoveFirst();
                 _inUse = true;
-                waiter.Value.Done.TrySetResult(new LockGrant(m.Token, m.Abandoned));
+                _waiters.TryServe(new LockGrant(m.Token, m.Abandoned));
             }
             else if (_revokePending)
             {
@@ -244,20 +223,11 @@ internal sealed class LockClient
 
     private void OnBusy(LBusy m)
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (m.Id == _request)
                 _request = 0;
-            for (var node = _waiters.First; node is not null;)
-            {
-                var next = node.Next;
-                if (node.Value.NoWait)
-                {
-                    _waiters.Remove(node);
-                    node.Value.Done.TrySetException(new TimeoutException());
-                }
-                node = next;
-            }
+            _waiters.FailNoWait(static () => new TimeoutException());
             if (_waiters.Count > 0 && _request == 0 && !(_spec.Exclusive && _leased))
                 SendAcquire(wait: true);
         }
@@ -265,19 +235,17 @@ internal sealed class LockClient
 
     private void OnRefused(LRefused m)
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (m.Id == _request)
                 _request = 0;
-            foreach (var w in _waiters)
-                w.Done.TrySetException(new InvalidOperationException(m.Reason));
-            _waiters.Clear();
+            _waiters.FailAll(new InvalidOperationException(m.Reason));
         }
     }
 
     private void OnRevoke()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (!_spec.Exclusive || !_leased)
                 return;
@@ -295,47 +263,22 @@ internal sealed class LockClient
             return;
         _reportInFlight = true;
         _reportedInUse = _inUse;
-        Manager.Tell(new LInUse(_spec.Name, _inUse, ++_reportSeq), Self);
+        Tell(new LInUse(_spec.Name, _inUse, ++_reportSeq));
     }
 
     private void OnInUseAck()
     {
-        lock (_gate)
+        lock (Gate)
         {
             _reportInFlight = false;
             ReportInUse();
         }
     }
 
-    private sealed record Waiter(bool NoWait)
-    {
-        public TaskCompletionSource<LockGrant> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
-    /// <summary>This process's address for the manager: it forwards the manager's answers to the client.</summary>
     /// <summary>The manager's process has ended: nothing will grant, so nobody may keep waiting.</summary>
-    private void OnManagerGone()
+    protected override void OnOwnerGone()
     {
-        lock (_gate)
-        {
-            foreach (var w in _waiters)
-                w.Done.TrySetException(new ActorPoolException(
-                    $"The lock manager of '{_spec.Name}' is gone: the process that created the lock has ended."));
-            _waiters.Clear();
-        }
-    }
-
-    private sealed class ClientActor : ReceiveActor
-    {
-        public ClientActor(LockClient client, IActorRef manager)
-        {
-            Receive<Terminated>(_ => client.OnManagerGone());
-            Context.Watch(manager);
-            Receive<LGrant>(client.OnGrant);
-            Receive<LBusy>(client.OnBusy);
-            Receive<LRefused>(client.OnRefused);
-            Receive<LRevoke>(_ => client.OnRevoke());
-            Receive<LInUseAck>(_ => client.OnInUseAck());
-        }
+        lock (Gate)
+            _waiters.FailAll(new ActorPoolException($"The lock manager of '{_spec.Name}' is gone: the process that created the lock has ended."));
     }
 }

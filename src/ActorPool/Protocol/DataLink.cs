@@ -73,7 +73,16 @@ internal sealed class DataLink : IWorkerChannel, IDisposable
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
             {
-                Dispose();
+                // The other end is gone or closing: nothing more goes out, but what it sent before (a refusal, say)
+                // can still be read, until Receive sees the end.
+                _closed = true;
+                try
+                {
+                    _socket.Shutdown(SocketShutdown.Send);
+                }
+                catch (Exception closing) when (closing is SocketException or ObjectDisposedException)
+                {
+                }
                 return false;
             }
         }
@@ -100,8 +109,8 @@ internal sealed class DataLink : IWorkerChannel, IDisposable
             using var reader = new BinaryReader(new MemoryStream(body, writable: false), Encoding.UTF8);
             return ProtocolSerializer.ReadFrame(reader);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidDataException
-                                       or ArgumentException or FormatException or OverflowException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or NotSupportedException
+                                       or InvalidDataException or ArgumentException or FormatException or OverflowException)
         {
             // The other end is gone, or sent a damaged or forged frame: either way the link is closed.
             Dispose();

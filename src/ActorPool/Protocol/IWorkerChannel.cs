@@ -18,10 +18,16 @@ internal interface IWorkerChannel
     bool TrySend(object message);
 }
 
-/// <summary>Akka.Remote as a channel: told to <paramref name="to"/> as <paramref name="from"/> (the receiver checks who sent it).</summary>
+/// <summary>
+/// Akka.Remote as a channel: told to <paramref name="to"/> as <paramref name="from"/> (the receiver checks who sent it).
+/// To an actor of this process (a thread worker, or its coordinator) the message goes wrapped as <see cref="Local"/>: a
+/// sender address proves nothing over plain remoting, that wrapper does.
+/// </summary>
 internal sealed class RemoteChannel(IActorRef to, IActorRef from) : IWorkerChannel
 {
-    public string Transport => "akka.remote";
+    private readonly bool _local = to.Path.Address.HasLocalScope;
+
+    public string Transport => _local ? "in process" : "akka.remote";
 
     public IActorRef Target => to;
 
@@ -29,7 +35,7 @@ internal sealed class RemoteChannel(IActorRef to, IActorRef from) : IWorkerChann
     {
         if (to.IsNobody())
             return false;
-        to.Tell(message, from);
+        to.Tell(_local ? Local.Of(message) : message, from);
         return true;
     }
 }

@@ -117,6 +117,15 @@ internal sealed record StatusChallenge(string ChallengeNonce, string Proof) : IP
 /// <summary>The answer to <see cref="StatusRequest"/>: the status, or why it was refused.</summary>
 internal sealed record StatusReply(ActorPool.PoolStatus? Status, string? Refused) : IPoolMessage;
 
+/// <summary>
+/// The coordinator asks a worker on its data link whether its process still runs; the link's reading thread answers
+/// with <see cref="LinkPong"/> at once, whatever its task thread does.
+/// </summary>
+internal sealed record LinkPing(long Seq);
+
+/// <summary>A worker's answer to <see cref="LinkPing"/>.</summary>
+internal sealed record LinkPong(long Seq) : IWorkerMessage;
+
 /// <summary>The first frame a worker sends on the pool's data link: who it is, and that it belongs to this pool.</summary>
 internal sealed record DataLinkHello(string WorkerId, string Secret);
 

@@ -98,7 +98,7 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
 
     // ------------------------------------------------------------ frames of the direct data link
 
-    private enum Kind : byte { RunChunk = 1, RunChunks, ChunkDone, ChunksDone, ForgetCall, Retire, WorkerReady, WorkerInitFailed, Hello, Accepted, Rejected }
+    private enum Kind : byte { RunChunk = 1, RunChunks, ChunkDone, ChunksDone, ForgetCall, Retire, WorkerReady, WorkerInitFailed, Hello, Accepted, Rejected, Ping, Pong }
 
     /// <summary>Runs the data link codec once (a forkserver spare does, while it waits).</summary>
     public static void WarmUp()
@@ -109,7 +109,7 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
         [
             new RunChunks([new RunChunk(new ChunkId(1, 0), 1, [1], 1, Blob.Of([1]))]),
             new ChunksDone([new ChunkDone(new ChunkId(1, 0), 1, Blob.Of([1]), -1, null, 1)]),
-            new WorkerAccepted([]), new WorkerReady("w"), new DataLinkHello("w", "s"), new ForgetCall(1),
+            new WorkerAccepted([]), new WorkerReady("w"), new DataLinkHello("w", "s"), new ForgetCall(1), new LinkPing(1), new LinkPong(1),
         ];
         foreach (var m in messages)
             WriteFrame(w, m);
@@ -142,6 +142,8 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
             case DataLinkHello m: w.Write((byte)Kind.Hello); w.Write(m.WorkerId); w.Write(m.Secret); break;
             case WorkerAccepted m: w.Write((byte)Kind.Accepted); WriteBytes(w, m.Initializer); break;
             case WorkerRejected m: w.Write((byte)Kind.Rejected); w.Write(m.Reason); w.Write(m.Retry); break;
+            case LinkPing m: w.Write((byte)Kind.Ping); w.Write(m.Seq); break;
+            case LinkPong m: w.Write((byte)Kind.Pong); w.Write(m.Seq); break;
             default: throw new ArgumentException($"The data link does not carry {message.GetType()}.", nameof(message));
         }
     }
@@ -162,6 +164,8 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
             case Kind.Hello: return new DataLinkHello(r.ReadString(), r.ReadString());
             case Kind.Accepted: return new WorkerAccepted(ReadBytes(r));
             case Kind.Rejected: return new WorkerRejected(r.ReadString(), r.ReadBoolean());
+            case Kind.Ping: return new LinkPing(r.ReadInt64());
+            case Kind.Pong: return new LinkPong(r.ReadInt64());
             case var k: throw new InvalidDataException($"Unknown data link message kind {(byte)k}: the two ends run different ActorPool versions.");
         }
     }

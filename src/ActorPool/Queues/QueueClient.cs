@@ -12,7 +12,7 @@ namespace ActorPool.Queues;
 /// gives back what it does not use. Gets take a batch and keep the rest for the next gets (prefetch), asking
 /// for more before the batch runs out; what a consumer holds and does not use is given back.
 /// </summary>
-internal sealed class QueueClient<T>
+internal sealed class QueueClient<T> : RemoteClient
 {
     private const int MaxBatchesInFlight = 4;
     private const int MaxBatch = 16_384;
@@ -21,10 +21,7 @@ internal sealed class QueueClient<T>
 
     private static readonly ConcurrentDictionary<string, QueueClient<T>> Clients = new();
 
-    private readonly string _path;
     private readonly int _maxSize;
-    private readonly Lock _gate = new();
-    private readonly Lazy<(IActorRef Queue, IActorRef Self)> _connection;
 
     // Producer side.
     private List<T> _outgoing = [];
@@ -33,58 +30,54 @@ internal sealed class QueueClient<T>
     private long _seq;
     private int _credits;
     private long _creditRequest;
+    private long _creditProbe; // a no-wait request sent while a waiting one is out
     private long _lastRequestId;
-    private readonly LinkedList<PutWaiter> _putWaiters = new();
+    private readonly WaiterQueue<T, bool> _putWaiters;
     private readonly List<TaskCompletionSource> _flushWaiters = [];
     private string? _putError;
     private long _lastPut;
 
     // Consumer side.
     private readonly Queue<T> _buffer = new();
-    private readonly LinkedList<GetWaiter> _getWaiters = new();
+    private readonly WaiterQueue<bool, T> _getWaiters;
     private long _take;
+    private long _takeProbe; // a no-wait take sent while a waiting one is out
     private bool _drained;
     private long _lastGet;
     private readonly Timer _idleTimer;
 
-    private QueueClient(string path, int maxSize)
+    private QueueClient(string path, int maxSize) : base(path, TimeSpan.FromSeconds(10))
     {
-        _path = path;
         _maxSize = maxSize;
-        _connection = new Lazy<(IActorRef, IActorRef)>(Connect);
+        _putWaiters = new(Gate);
+        _getWaiters = new(Gate);
         _idleTimer = new Timer(static c => ((QueueClient<T>)c!).OnIdle(), this, Timeout.Infinite, Timeout.Infinite);
     }
 
     public static QueueClient<T> For(string path, int maxSize) => Clients.GetOrAdd(path, static (p, m) => new QueueClient<T>(p, m), maxSize);
 
-    private (IActorRef, IActorRef) Connect()
+    protected override Exception Unreachable(Exception cause) => new ActorPoolException(
+        $"The queue at {OwnerPath} cannot be reached: its process has ended, or the queue was created in a process this one cannot connect to.", cause);
+
+    public IActorRef Queue => Owner;
+
+    protected override void OnReply(object message)
     {
-        var system = Runtime.System;
-        IActorRef queue;
-        try
+        switch (message)
         {
-            queue = system.ActorSelection(_path).ResolveOne(TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
+            case QItems m: OnItems(m); break;
+            case QPutAck m: OnPutAck(m); break;
+            case QCreditGrant m: OnCreditGrant(m); break;
         }
-        catch (Exception e) when (e is ActorNotFoundException or TimeoutException or AskTimeoutException)
-        {
-            throw new ActorPoolException(
-                $"The queue at {_path} cannot be reached: its process has ended, or the queue was created in a process this one cannot connect to.", e);
-        }
-        var self = system.ActorOf(Props.Create(() => new ClientActor(this, queue)));
-        return (queue, self);
     }
-
-    public IActorRef Queue => _connection.Value.Queue;
-
-    private IActorRef Self => _connection.Value.Self;
 
     // ------------------------------------------------------------------ put
 
     public Task PutAsync(T item, TimeSpan? timeout, CancellationToken ct)
     {
-        _ = _connection.Value;
-        PutWaiter waiter;
-        lock (_gate)
+        EnsureConnected();
+        WaiterQueue<T, bool>.Waiter waiter;
+        lock (Gate)
         {
             ThrowIfPutFailed();
             _lastPut = Environment.TickCount64;
@@ -101,30 +94,30 @@ internal sealed class QueueClient<T>
                 ScheduleFlush();
                 return Task.CompletedTask;
             }
-            waiter = new PutWaiter(item, timeout == TimeSpan.Zero);
-            _putWaiters.AddLast(waiter);
+            waiter = _putWaiters.Add(item, noWait: timeout == TimeSpan.Zero);
             if (_creditRequest == 0)
                 RequestCredits(wait: !waiter.NoWait);
+            else if (waiter.NoWait && _creditProbe == 0)
+            {
+                // A waiting request is out (and may wait long): a no-wait put asks for itself, and gets its answer now.
+                _creditProbe = ++_lastRequestId;
+                Tell(new QCreditRequest(_creditProbe, Math.Max(_putWaiters.Count, CreditBatch), Wait: false));
+            }
         }
         return WaitForRoom(waiter, timeout, ct);
     }
 
-    private async Task WaitForRoom(PutWaiter waiter, TimeSpan? timeout, CancellationToken ct)
+    private async Task WaitForRoom(WaiterQueue<T, bool>.Waiter waiter, TimeSpan? timeout, CancellationToken ct)
     {
         try
         {
-            await Waiting.ForAsync(waiter.Done.Task, waiter.NoWait, timeout, ct, () =>
+            // Room that came as the wait ended counts: the item is in.
+            await _putWaiters.WaitAsync(waiter, timeout, ct, last =>
             {
-                lock (_gate)
+                if (last && _creditRequest != 0)
                 {
-                    if (!_putWaiters.Remove(waiter))
-                        return false; // room came as the wait ended: the item is in
-                    if (_putWaiters.Count == 0 && _creditRequest != 0)
-                    {
-                        Queue.Tell(new QCreditCancel(_creditRequest), Self);
-                        _creditRequest = 0; // a grant already on its way is kept, and given back if unused
-                    }
-                    return true;
+                    Tell(new QCreditCancel(_creditRequest));
+                    _creditRequest = 0; // a grant already on its way is kept, and given back if unused
                 }
             }).ConfigureAwait(false);
         }
@@ -143,52 +136,44 @@ internal sealed class QueueClient<T>
     /// <summary>Room asked for at a time: an eighth of the queue, so several producers share it, at most 4,096.</summary>
     private int CreditBatch => Math.Clamp(_maxSize / 8, 1, 4096);
 
+    private bool _creditRequestNoWait;
+
     private void RequestCredits(bool wait)
     {
         _creditRequest = ++_lastRequestId;
+        _creditRequestNoWait = !wait;
         var want = Math.Max(_putWaiters.Count, CreditBatch);
-        Queue.Tell(new QCreditRequest(_creditRequest, want, wait), Self);
+        Tell(new QCreditRequest(_creditRequest, want, wait));
     }
 
     private void OnCreditGrant(QCreditGrant m)
     {
-        lock (_gate)
+        lock (Gate)
         {
+            // The answer to a no-wait request says what there is now: a no-wait put without room fails.
+            var now = m.Id == _creditProbe || (m.Id == _creditRequest && _creditRequestNoWait);
             if (m.Id == _creditRequest)
                 _creditRequest = 0;
+            if (m.Id == _creditProbe)
+                _creditProbe = 0;
             if (m.Completed)
             {
                 _putError ??= "completed";
-                foreach (var w in _putWaiters)
-                    w.Done.TrySetException(new QueueCompletedException("The queue is completed: no more items can be put."));
-                _putWaiters.Clear();
+                _putWaiters.FailAll(new QueueCompletedException("The queue is completed: no more items can be put."));
                 return;
             }
             _credits += m.Credits;
-            while (_credits > 0 && _putWaiters.First is { } node)
+            while (_credits > 0 && _putWaiters.TryTake(out var waiter))
             {
-                _putWaiters.RemoveFirst();
                 _credits--;
-                _outgoing.Add(node.Value.Item);
-                node.Value.Done.TrySetResult(true);
+                _outgoing.Add(waiter.State);
+                waiter.Done.TrySetResult(true);
             }
             ScheduleFlush();
             if (_putWaiters.Count > 0)
             {
-                if (m.Credits == 0)
-                {
-                    // A no-wait request found the queue full: those fail, the others wait for room.
-                    for (var node = _putWaiters.First; node is not null;)
-                    {
-                        var next = node.Next;
-                        if (node.Value.NoWait)
-                        {
-                            _putWaiters.Remove(node);
-                            node.Value.Done.TrySetException(new QueueFullException($"The queue is full ({_maxSize} items)."));
-                        }
-                        node = next;
-                    }
-                }
+                if (now || m.Credits == 0) // the queue was full for those that may not wait; the others wait for room
+                    _putWaiters.FailNoWait(() => new QueueFullException($"The queue is full ({_maxSize} items)."));
                 if (_putWaiters.Count > 0 && _creditRequest == 0)
                     RequestCredits(wait: true);
             }
@@ -214,7 +199,7 @@ internal sealed class QueueClient<T>
         {
             List<T> batch;
             long seq;
-            lock (_gate)
+            lock (Gate)
             {
                 if (_outgoing.Count == 0 || _inFlight >= MaxBatchesInFlight)
                 {
@@ -234,13 +219,13 @@ internal sealed class QueueClient<T>
                 _inFlight++;
                 seq = ++_seq;
             }
-            Queue.Tell(new QPut(seq, Payload.Serialize(batch.ToArray()), batch.Count), Self);
+            Tell(new QPut(seq, Payload.Serialize(batch.ToArray()), batch.Count));
         }
     }
 
     private void OnPutAck(QPutAck m)
     {
-        lock (_gate)
+        lock (Gate)
         {
             _inFlight--;
             if (m.Error is not null)
@@ -258,9 +243,9 @@ internal sealed class QueueClient<T>
     /// <summary>Completes when every item put in this process so far has reached the queue.</summary>
     public Task FlushAsync(CancellationToken ct)
     {
-        if (!_connection.IsValueCreated)
+        if (!IsConnected)
             return Task.CompletedTask;
-        lock (_gate)
+        lock (Gate)
         {
             if (_inFlight == 0 && _outgoing.Count == 0 && _putWaiters.Count == 0)
                 return Task.CompletedTask;
@@ -274,7 +259,7 @@ internal sealed class QueueClient<T>
     /// <summary>The queue is known to be completed: puts from now on fail here, without a round trip.</summary>
     public void Completed()
     {
-        lock (_gate)
+        lock (Gate)
             _putError ??= "completed";
     }
 
@@ -282,9 +267,9 @@ internal sealed class QueueClient<T>
 
     public Task<T> GetAsync(TimeSpan? timeout, CancellationToken ct)
     {
-        _ = _connection.Value;
-        GetWaiter waiter;
-        lock (_gate)
+        EnsureConnected();
+        WaiterQueue<bool, T>.Waiter waiter;
+        lock (Gate)
         {
             _lastGet = Environment.TickCount64;
             if (_buffer.TryDequeue(out var item))
@@ -295,30 +280,30 @@ internal sealed class QueueClient<T>
             }
             if (_drained)
                 return Task.FromException<T>(new QueueCompletedException("The queue is completed and every item has been taken."));
-            waiter = new GetWaiter(timeout == TimeSpan.Zero);
-            _getWaiters.AddLast(waiter);
+            waiter = _getWaiters.Add(false, noWait: timeout == TimeSpan.Zero);
             if (_take == 0)
                 SendTake(wait: !waiter.NoWait);
+            else if (waiter.NoWait && _takeProbe == 0)
+            {
+                // A waiting take is out (this process's prefetch, or another thread's get): a no-wait get asks for
+                // itself, and the queue answers at once.
+                _takeProbe = ++_lastRequestId;
+                Tell(new QTake(_takeProbe, -Prefetch));
+            }
         }
         return WaitForItem(waiter, timeout, ct);
     }
 
-    private async Task<T> WaitForItem(GetWaiter waiter, TimeSpan? timeout, CancellationToken ct)
+    private async Task<T> WaitForItem(WaiterQueue<bool, T>.Waiter waiter, TimeSpan? timeout, CancellationToken ct)
     {
         try
         {
-            return await Waiting.ForAsync(waiter.Done.Task, waiter.NoWait, timeout, ct, () =>
+            return await _getWaiters.WaitAsync(waiter, timeout, ct, last =>
             {
-                lock (_gate)
+                if (last && _take != 0)
                 {
-                    if (!_getWaiters.Remove(waiter))
-                        return false;
-                    if (_getWaiters.Count == 0 && _take != 0)
-                    {
-                        Queue.Tell(new QCancelTake(_take), Self);
-                        _take = 0; // items already on their way are kept, and given back if unused
-                    }
-                    return true;
+                    Tell(new QCancelTake(_take));
+                    _take = 0; // items already on their way are kept, and given back if unused
                 }
             }).ConfigureAwait(false);
         }
@@ -328,10 +313,13 @@ internal sealed class QueueClient<T>
         }
     }
 
+    private bool _takeNoWait;
+
     private void SendTake(bool wait)
     {
         _take = ++_lastRequestId;
-        Queue.Tell(new QTake(_take, wait ? Prefetch : -Prefetch), Self);
+        _takeNoWait = !wait;
+        Tell(new QTake(_take, wait ? Prefetch : -Prefetch));
     }
 
     private void OnItems(QItems m)
@@ -339,43 +327,30 @@ internal sealed class QueueClient<T>
         var items = new List<T>(m.Count);
         foreach (var segment in m.Segments)
             items.AddRange((T[])Payload.Deserialize(segment)!);
-        lock (_gate)
+        lock (Gate)
         {
+            // The answer to a no-wait take says what there is now: a no-wait get that got nothing fails.
+            var now = m.Id == _takeProbe || (m.Id == _take && _takeNoWait);
             if (m.Id == _take)
                 _take = 0;
+            if (m.Id == _takeProbe)
+                _takeProbe = 0;
             foreach (var item in items)
                 _buffer.Enqueue(item);
             if (m.Completed && _buffer.Count == 0)
                 _drained = true;
-            while (_getWaiters.First is { } node && _buffer.Count > 0)
-            {
-                _getWaiters.RemoveFirst();
-                node.Value.Done.TrySetResult(_buffer.Dequeue());
-            }
+            while (_buffer.Count > 0 && _getWaiters.TryTake(out var waiter))
+                waiter.Done.TrySetResult(_buffer.Dequeue());
             if (_getWaiters.Count > 0)
             {
                 if (_drained)
                 {
-                    foreach (var w in _getWaiters)
-                        w.Done.TrySetException(new QueueCompletedException("The queue is completed and every item has been taken."));
-                    _getWaiters.Clear();
+                    _getWaiters.FailAll(new QueueCompletedException("The queue is completed and every item has been taken."));
                 }
                 else
                 {
-                    if (m.Count == 0)
-                    {
-                        // A no-wait take found the queue empty: those fail, the others wait.
-                        for (var node = _getWaiters.First; node is not null;)
-                        {
-                            var next = node.Next;
-                            if (node.Value.NoWait)
-                            {
-                                _getWaiters.Remove(node);
-                                node.Value.Done.TrySetException(new QueueEmptyException("The queue is empty."));
-                            }
-                            node = next;
-                        }
-                    }
+                    if (now || m.Count == 0) // the queue had nothing for those that may not wait; the others wait
+                        _getWaiters.FailNoWait(() => new QueueEmptyException("The queue is empty."));
                     if (_getWaiters.Count > 0 && _take == 0)
                         SendTake(wait: true);
                 }
@@ -390,7 +365,7 @@ internal sealed class QueueClient<T>
     {
         T[]? unused = null;
         var credits = 0;
-        lock (_gate)
+        lock (Gate)
         {
             var now = Environment.TickCount64;
             if (_buffer.Count > 0 && _getWaiters.Count == 0 && now - _lastGet >= IdleReturn.TotalMilliseconds)
@@ -407,47 +382,20 @@ internal sealed class QueueClient<T>
                 _idleTimer.Change(IdleReturn, Timeout.InfiniteTimeSpan);
         }
         if (unused is not null)
-            Queue.Tell(new QReturnItems([Payload.Serialize(unused)], unused.Length), Self);
+            Tell(new QReturnItems([Payload.Serialize(unused)], unused.Length));
         if (credits > 0)
-            Queue.Tell(new QReturnCredits(credits), Self);
-    }
-
-    private sealed record PutWaiter(T Item, bool NoWait)
-    {
-        public TaskCompletionSource<bool> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
-    private sealed record GetWaiter(bool NoWait)
-    {
-        public TaskCompletionSource<T> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
-    /// <summary>This process's address for the queue: it forwards the queue's answers to the client.</summary>
-    private sealed class ClientActor : ReceiveActor
-    {
-        public ClientActor(QueueClient<T> client, IActorRef queue)
-        {
-            Receive<QItems>(client.OnItems);
-            Receive<QPutAck>(client.OnPutAck);
-            Receive<QCreditGrant>(client.OnCreditGrant);
-            Receive<Terminated>(_ => client.OnQueueGone());
-            Context.Watch(queue);
-        }
+            Tell(new QReturnCredits(credits));
     }
 
     /// <summary>The queue's process has ended: nothing will answer, so nobody may keep waiting.</summary>
-    private void OnQueueGone()
+    protected override void OnOwnerGone()
     {
-        var gone = new ActorPoolException($"The queue at {_path} is gone: the process that created it has ended.");
-        lock (_gate)
+        var gone = new ActorPoolException($"The queue at {OwnerPath} is gone: the process that created it has ended.");
+        lock (Gate)
         {
             _putError ??= "the queue is gone";
-            foreach (var w in _putWaiters)
-                w.Done.TrySetException(gone);
-            _putWaiters.Clear();
-            foreach (var w in _getWaiters)
-                w.Done.TrySetException(gone);
-            _getWaiters.Clear();
+            _putWaiters.FailAll(gone);
+            _getWaiters.FailAll(gone);
             foreach (var w in _flushWaiters)
                 w.TrySetException(gone);
             _flushWaiters.Clear();

@@ -1,3 +1,4 @@
+using ActorPool.Protocol;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
@@ -106,7 +107,7 @@ internal sealed class NodeHost : ReceiveActor, IWithTimers
             var timeout = _settings.DrainTimeout;
             Console.Out.WriteLine($"ActorPool node {_self}: draining {workers.Count} worker(s) (at most {timeout.TotalSeconds:0.#} s), then leaving the cluster.");
             var system = Context.System;
-            Task.WhenAll(workers.Select(w => w.Ask<WorkerActor.Drained>(WorkerActor.Drain.Instance, timeout)))
+            Task.WhenAll(workers.Select(w => w.AskLocal<WorkerActor.Drained>(WorkerActor.Drain.Instance, timeout)))
                 .ContinueWith(t =>
                 {
                     Console.Out.WriteLine(t.IsCompletedSuccessfully
@@ -138,7 +139,7 @@ internal sealed class NodeHost : ReceiveActor, IWithTimers
         var id = $"{_self}/{slot}.{++_generation}";
         var handshake = new WorkerHandshake($"{coordinator}/user/{Coordination.Coordinator.Name}", id, _settings.Secret, 0, _settings.MaxFrameSize);
         var exit = new WorkerNode.ExitCode();
-        var worker = Context.ActorOf(Akka.Actor.Props.Create(() => new WorkerActor(handshake, exit, null, true, null)), $"worker-{slot}-{_generation}");
+        var worker = Context.ActorOf(Akka.Actor.Props.Create(() => new WorkerActor(handshake, exit, true, null)), $"worker-{slot}-{_generation}");
         Context.Watch(worker);
         _workers[worker] = (coordinator, slot, exit);
         _served[coordinator][slot] = worker;

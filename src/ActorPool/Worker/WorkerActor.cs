@@ -27,20 +27,19 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// <paramref name="linked"/> is the runner already working over the pool's data link, if there is one: this actor
-    /// then only registers (for death watch both ways) and passes on what comes through Akka.Remote.
     /// <paramref name="inProcess"/>: the <c>thread</c> start method; this actor lives in the pool's own ActorSystem,
     /// so leaving stops the actor (and calls <paramref name="stopped"/>) instead of ending a process.
     /// </summary>
-    public WorkerActor(WorkerHandshake handshake, WorkerNode.ExitCode exit, TaskRunner? linked, bool inProcess = false, Action? stopped = null)
+    public WorkerActor(WorkerHandshake handshake, WorkerNode.ExitCode exit, bool inProcess = false, Action? stopped = null)
     {
         _system = Context.System;
         _self = Self;
         _handshake = handshake;
         _exit = exit;
-        _runner = linked;
         _inProcess = inProcess;
         _stopped = stopped;
+        _coordinatorInProcess = ActorPath.TryParse(handshake.Coordinator, out var coordinatorPath)
+                                && coordinatorPath.Address.Equals(((ExtendedActorSystem)Context.System).Provider.DefaultAddress);
 
         Receive<TryRegister>(_ => Register());
         // The coordinator proves the secret first; only then does this worker prove it in turn.
@@ -109,7 +108,7 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
         // A worker node leaving: tell the coordinator, and answer once what it sent before its acknowledgement has run.
         Receive<Drain>(_ =>
         {
-            if (!Sender.Path.Address.HasLocalScope)
+            if (!_viaLocal)
                 return; // the node asks, from its own process
             _drainWaiters.Add(Sender);
             if (_coordinator is null)
@@ -135,12 +134,36 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
         });
     }
 
-    private bool FromCoordinator() => _coordinator is not null && Sender.Equals(_coordinator);
+    private bool FromCoordinator() => _coordinator is not null && Sender.Equals(_coordinator) && (_viaLocal || !_coordinatorInProcess);
 
-    /// <summary>Whether <paramref name="sender"/> is the coordinator the handshake named (its address and path).</summary>
+    /// <summary>
+    /// Whether <paramref name="sender"/> is the coordinator the handshake named (its address and path). A coordinator in
+    /// this process (the thread start method) speaks only in <see cref="Local"/> wrappers: over plain remoting, a
+    /// stranger could claim its address.
+    /// </summary>
     private bool IsOurCoordinator(IActorRef sender) =>
         ActorPath.TryParse(_handshake.Coordinator, out var expected) && sender.Path.Address.Equals(expected.Address)
-        && sender.Path.Elements.SequenceEqual(expected.Elements);
+        && sender.Path.Elements.SequenceEqual(expected.Elements) && (_viaLocal || !_coordinatorInProcess);
+
+    private bool _viaLocal;
+    private readonly bool _coordinatorInProcess;
+
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (message is not Local local)
+            return base.AroundReceive(receive, message);
+        if (!local.IsGenuine)
+            return true;
+        _viaLocal = true;
+        try
+        {
+            return base.AroundReceive(receive, local.Message);
+        }
+        finally
+        {
+            _viaLocal = false;
+        }
+    }
 
     /// <summary>Asks a worker to stop taking work; it replies <see cref="Drained"/> when it runs nothing.</summary>
     public sealed class Drain
@@ -272,27 +295,6 @@ internal sealed class TaskRunner
     private readonly TaskCompletionSource _firstChunk = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private long _busySince; // Stopwatch timestamp while a chunk runs, else 0
-    private long _idleSince = Stopwatch.GetTimestamp();
-
-    /// <summary>
-    /// Waits until the runner has had nothing to do for <paramref name="quiet"/> (or the runner stopped), at most
-    /// <paramref name="max"/>: a moment when other work on this process does not delay a task.
-    /// </summary>
-    public void WaitUntilQuiet(TimeSpan quiet, TimeSpan max)
-    {
-        var deadline = Stopwatch.GetTimestamp() + (long)(max.TotalSeconds * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < deadline && !_inbox.IsCompleted && !_wake.IsSet)
-        {
-            if (Volatile.Read(ref _busySince) == 0 && _inbox.Count == 0 && Stopwatch.GetElapsedTime(Volatile.Read(ref _idleSince)) >= quiet)
-                return;
-            _wake.Wait(10);
-        }
-    }
-
-    private readonly ManualResetEventSlim _wake = new();
-
-    /// <summary>Ends <see cref="WaitUntilQuiet"/> now: a task needs the ActorSystem (a queue handle, say).</summary>
-    public void Wake() => _wake.Set();
 
     /// <summary>Connects to the pool's data link and says who this worker is; null when there is none to reach.</summary>
     public static DataLink? Connect(WorkerHandshake handshake)
@@ -346,6 +348,11 @@ internal sealed class TaskRunner
     {
         while (link.Receive() is { } message)
         {
+            if (message is LinkPing ping)
+            {
+                link.TrySend(new LinkPong(ping.Seq)); // from this thread: the answer does not wait for a running task
+                continue;
+            }
             if (message is RunChunks batch)
             {
                 foreach (var run in batch.Chunks)
@@ -431,7 +438,6 @@ internal sealed class TaskRunner
                         Completed(new ChunkDone(run.Chunk, run.Attempt, Blob.Of(Payload.Serialize(Array.Empty<object>())), 0,
                             TaskError.From(new OperationCanceledException("The call was cancelled before this chunk ran.")), 0));
                     }
-                    Volatile.Write(ref _idleSince, Stopwatch.GetTimestamp());
                     Volatile.Write(ref _busySince, 0);
                     _firstChunk.TrySetResult();
                     break;

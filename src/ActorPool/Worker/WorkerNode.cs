@@ -44,19 +44,16 @@ internal static class WorkerNode
     {
         var exit = new ExitCode();
         Hosting.ProcessTrust.Adopt(handshake.Tls);
-
-        // With a data link the worker is accepted and takes work over it at once; its ActorSystem (a few hundred
-        // milliseconds to start) and Akka.Remote registration follow, off the path to the first result.
         var started = new TaskCompletionSource<ActorSystem>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var wanted = new ManualResetEventSlim();
         void Stop(int code)
         {
             exit.Set(code);
             started.Task.ContinueWith(static t => t.Result.Terminate(), TaskScheduler.Default);
         }
-        // Queue handles used by tasks need the ActorSystem: they ask for it to start now.
-        TaskRunner? linked = null;
-        Hosting.Runtime.UseWorkerSystem(started.Task, () => linked?.Wake());
-        linked = TaskRunner.Connect(handshake) is { } link
+        // Queue and lock handles used by tasks need an ActorSystem: they ask for it, and wait while it starts.
+        Hosting.Runtime.UseWorkerSystem(started.Task, wanted.Set);
+        var linked = TaskRunner.Connect(handshake) is { } link
             ? new TaskRunner(handshake, link, () => Stop(WorkerProgram.ExitOk), reason =>
             {
                 Console.Error.WriteLine($"ActorPool worker {handshake.WorkerId}: the pool refused it: {reason}");
@@ -65,31 +62,53 @@ internal static class WorkerNode
             { HardStopped = () => Stop(WorkerProgram.ExitHardLimit) }
             : null;
 
-        // Two workers starting on two cores: let the linked one reach its first result before the ActorSystem
-        // takes the CPU, and then start it while the worker has nothing to do (the first call usually follows the
-        // pool's readiness at once). Death watch does not wait on it: the pool sees a linked worker's process exit
-        // and its link close. Bounded, so a slow initializer or a busy worker registers all the same.
-        if (Hosting.Runtime.WorkerSystemWanted)
-            linked?.Wake();
-        if (preStarted is null && linked is not null)
-        {
-            linked.FirstChunkDone.Wait(TimeSpan.FromSeconds(2));
-            WorkerProgram.WarmUpInBackground(handshake);
-            linked.WaitUntilQuiet(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(2));
-        }
-        if (exit.IsSet && preStarted is null)
-        {
-            // Refused on the data link, or the link closed because the pool's process died while this one started.
-            SweepIfOrphaned(handshake);
-            return exit.Value;
-        }
-        var system = preStarted ?? CreateSystem(handshake.MaxFrameSize, handshake.Tls);
-        started.SetResult(system);
-        system.ActorOf(Props.Create(() => new WorkerActor(handshake, exit, linked)), "worker");
-
         var stdinClosed = new ManualResetEventSlim();
         var swept = new ManualResetEventSlim();
-        var stdin = new Thread(() =>
+        WatchParent(handshake, exit, stdinClosed, swept, () => started.Task.ContinueWith(static t => t.Result.Terminate(), TaskScheduler.Default));
+
+        if (linked is not null)
+        {
+            // All of this worker's traffic with the pool is on its data link (work, results, readiness, pings: the
+            // pool sees it gone when its process exits or it stops answering). It listens on no port: there is no
+            // ActorSystem until a task asks for one, for a queue or a lock, and that one has no worker actor.
+            if (preStarted is not null)
+                started.SetResult(preStarted);
+            linked.FirstChunkDone.ContinueWith(_ => WorkerProgram.WarmUpInBackground(handshake), TaskScheduler.Default);
+            while (!exit.IsSet)
+            {
+                if (WaitHandle.WaitAny([exit.Signaled.WaitHandle, wanted.WaitHandle]) == 1 && !started.Task.IsCompleted)
+                    started.SetResult(CreateSystem(handshake.MaxFrameSize, handshake.Tls));
+                if (started.Task.IsCompleted)
+                    break;
+            }
+            exit.Signaled.Wait();
+            if (started.Task.IsCompleted)
+                started.Task.Result.Terminate().Wait(TimeSpan.FromSeconds(2));
+        }
+        else
+        {
+            // No data link (a spawned worker that cannot reach it): work and results through Akka.Remote, after a
+            // registration with the coordinator's challenge-response.
+            var system = preStarted ?? CreateSystem(handshake.MaxFrameSize, handshake.Tls);
+            started.SetResult(system);
+            system.ActorOf(Props.Create(() => new WorkerActor(handshake, exit)), "worker");
+            system.WhenTerminated.Wait();
+        }
+        // The pool's process died: its standard input closes too, often a moment after the data link. Give that a
+        // moment, and let the clean-up it starts finish before the process ends. (A worker that retires has its
+        // input open: it waits the moment and goes.)
+        if (stdinClosed.Wait(TimeSpan.FromMilliseconds(200)))
+            swept.Wait(TimeSpan.FromSeconds(2));
+        return exit.Value;
+    }
+
+    /// <summary>
+    /// Ends the worker when its pool's process is gone: its standard input closes (even on kill -9), or, as a second
+    /// guard (a grandchild may hold the pipe), its parent is no longer its parent.
+    /// </summary>
+    private static void WatchParent(WorkerHandshake handshake, ExitCode exit, ManualResetEventSlim stdinClosed, ManualResetEventSlim swept, Action terminate)
+    {
+        new Thread(() =>
         {
             try
             {
@@ -100,43 +119,34 @@ internal static class WorkerNode
             catch (IOException)
             {
             }
-            // The pool's process is gone (or closed the pipe): nobody will read a result; leave within half a second.
+            // Nobody will read a result; leave within half a second.
             stdinClosed.Set();
             exit.Set(WorkerProgram.ExitOk);
             SweepIfOrphaned(handshake);
             swept.Set();
-            if (!system.Terminate().Wait(TimeSpan.FromMilliseconds(500)))
-                Environment.Exit(exit.Value);
+            terminate();
+            Thread.Sleep(500);
+            Environment.Exit(exit.Value);
         })
-        { IsBackground = true, Name = "actorpool-parent-watch" };
-        stdin.Start();
+        { IsBackground = true, Name = "actorpool-parent-watch" }.Start();
 
-        // Second guard: the parent's pipe could outlive it if a grandchild inherited its write end.
         if ((OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) && handshake.ParentPid > 0)
         {
             new Thread(() =>
             {
-                while (!system.WhenTerminated.Wait(TimeSpan.FromSeconds(1)))
+                while (!exit.Signaled.Wait(TimeSpan.FromSeconds(1)))
                 {
                     if (getppid() != handshake.ParentPid)
                     {
                         exit.Set(WorkerProgram.ExitOk);
                         SweepIfOrphaned(handshake);
-                        system.Terminate();
+                        terminate();
                         return;
                     }
                 }
             })
             { IsBackground = true, Name = "actorpool-parent-pid-watch" }.Start();
         }
-
-        system.WhenTerminated.Wait();
-        // The data link closing (the pool's process died) ends a worker too, often before its standard input is seen to
-        // close: give that a moment, and let the clean-up it starts finish before the process ends. (A worker that
-        // retires has its input open: it waits the moment and goes.)
-        if (stdinClosed.Wait(TimeSpan.FromMilliseconds(200)))
-            swept.Wait(TimeSpan.FromSeconds(2));
-        return exit.Value;
     }
 
     /// <summary>
@@ -173,6 +183,13 @@ internal static class WorkerNode
         /// <summary>Whether a reason to exit has been given.</summary>
         public bool IsSet => Volatile.Read(ref _value) >= 0;
 
-        public void Set(int code) => Interlocked.CompareExchange(ref _value, code, -1);
+        /// <summary>Set once a reason to exit has been given.</summary>
+        public ManualResetEventSlim Signaled { get; } = new();
+
+        public void Set(int code)
+        {
+            Interlocked.CompareExchange(ref _value, code, -1);
+            Signaled.Set();
+        }
     }
 }

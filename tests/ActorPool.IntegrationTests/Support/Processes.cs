@@ -45,9 +45,12 @@ internal static class Processes
         }
     }
 
-    public static void Kill9(int pid)
+    public static void Kill9(int pid) => Signal(pid, "KILL");
+
+    /// <summary>Sends signal <paramref name="name"/> (KILL, STOP, CONT, TERM) to one process this test started.</summary>
+    public static void Signal(int pid, string name)
     {
-        using var kill = Process.Start("kill", ["-9", pid.ToString()]);
+        using var kill = Process.Start("kill", ["-s", name, pid.ToString()]);
         kill.WaitForExit(5000);
     }
 

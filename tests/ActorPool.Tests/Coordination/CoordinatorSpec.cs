@@ -19,11 +19,11 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     private static readonly SerializedFunction Fn = new([9], 0);
     private readonly FakeLauncher _launcher = new();
 
-    private IActorRef StartCoordinator(int processes = 2, int retries = 1, int maxTasksPerChild = 0, int maxWindow = 32)
+    private IActorRef StartCoordinator(int processes = 2, int retries = 1, int maxTasksPerChild = 0, int maxWindow = 32, string config = "")
     {
         var options = new PoolOptions { Processes = processes, MaxTaskRetries = retries, MaxTasksPerChild = maxTasksPerChild == 0 ? null : maxTasksPerChild };
-        var config = PoolSettings.ParseUserConfig($"actorpool.dispatch.max-window = {maxWindow}", "test").WithFallback(PoolSettings.Reference);
-        var settings = PoolSettings.Create(config, options);
+        var hocon = PoolSettings.ParseUserConfig($"actorpool.dispatch.max-window = {maxWindow}\n{config}", "test").WithFallback(PoolSettings.Reference);
+        var settings = PoolSettings.Create(hocon, options);
         return Sys.ActorOf(Coordinator.Props(settings, _launcher, Secret, []));
     }
 
@@ -33,22 +33,22 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var probe = CreateTestProbe();
         var nonce = Proof.NewNonce();
         coordinator.Tell(new RegisterWorker(id, pid, "127.0.0.1", probe.Ref, nonce), probe.Ref);
-        var challenge = probe.ExpectMsg<RegisterChallenge>();
+        var challenge = probe.ExpectLocal<RegisterChallenge>();
         Assert.True(Proof.Matches(Proof.Of(Secret, "coordinator", id, nonce, challenge.ChallengeNonce), challenge.Proof)); // the coordinator proves it first
         coordinator.Tell(new RegisterWorker(id, pid, "127.0.0.1", probe.Ref, nonce, challenge.ChallengeNonce,
             Proof.Of(Secret, "worker", id, challenge.ChallengeNonce, nonce)), probe.Ref);
-        probe.ExpectMsg<WorkerAccepted>();
+        probe.ExpectLocal<WorkerAccepted>();
         coordinator.Tell(new WorkerReady(id), probe.Ref);
-        var warm = probe.ExpectMsg<RunChunk>();
+        var warm = probe.ExpectLocal<RunChunk>();
         coordinator.Tell(new ChunkDone(warm.Chunk, warm.Attempt, Blob.Of([]), 3, null, 0), probe.Ref);
-        probe.ExpectMsg<ForgetCall>();
+        probe.ExpectLocal<ForgetCall>();
         return probe;
     }
 
     private static void Submit(IActorRef coordinator, long call, int chunks)
     {
         for (var i = 0; i < chunks; i++)
-            coordinator.Tell(new SubmitChunk(new ChunkId(call, i), Blob.Of([(byte)i]), i, 1));
+            coordinator.TellLocal(new SubmitChunk(new ChunkId(call, i), Blob.Of([(byte)i]), i, 1));
     }
 
     // execTicks: Stopwatch ticks the task ran; by default 1 s, a long task.
@@ -69,11 +69,11 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var w1 = Join(coordinator, "w1", 101);
         var w2 = Join(coordinator, "w2", 102);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, Fn, sink));
+        coordinator.TellLocal(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 4);
 
-        var first = w1.ExpectMsg<RunChunk>();
-        var second = w2.ExpectMsg<RunChunk>();
+        var first = w1.ExpectLocal<RunChunk>();
+        var second = w2.ExpectLocal<RunChunk>();
         Assert.Equal(0, first.Chunk.Index);
         Assert.Equal(1, second.Chunk.Index);
         Assert.Equal([9], first.Function); // the function travels with a worker's first chunk of a call only
@@ -83,7 +83,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         w2.ExpectNoMsg(TimeSpan.FromMilliseconds(50));
 
         Done(coordinator, w2, second);
-        var third = w2.ExpectMsg<RunChunk>();
+        var third = w2.ExpectLocal<RunChunk>();
         Assert.Equal(2, third.Chunk.Index);
         Assert.Empty(third.Function);
         w1.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
@@ -98,30 +98,30 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var w2 = Join(coordinator, "w2", 102);
         var w3 = Join(coordinator, "w3", 103);
         var busy = new RecordingSink();
-        coordinator.Tell(new StartCall(1, Fn, busy));
+        coordinator.TellLocal(new StartCall(1, Fn, busy));
         Submit(coordinator, 1, 2);
-        var r1 = w1.ExpectMsg<RunChunk>();
-        w2.ExpectMsg<RunChunk>();
+        var r1 = w1.ExpectLocal<RunChunk>();
+        w2.ExpectLocal<RunChunk>();
 
         // A group of 2 with one idle worker: nothing goes out, not even half of it.
         var group = new RecordingSink();
-        coordinator.Tell(new StartCall(2, Fn, group, GangSize: 2));
+        coordinator.TellLocal(new StartCall(2, Fn, group, GangSize: 2));
         Submit(coordinator, 2, 2);
         w3.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
 
         // A second worker idle: both chunks go out together, one each.
         Done(coordinator, w1, r1);
-        var a = w1.ExpectMsg<RunChunk>();
-        var b = w3.ExpectMsg<RunChunk>();
+        var a = w1.ExpectLocal<RunChunk>();
+        var b = w3.ExpectLocal<RunChunk>();
         Assert.Equal([2L, 2L], new[] { a.Chunk.CallId, b.Chunk.CallId });
         Assert.NotEqual(a.Chunk.Index, b.Chunk.Index);
 
         // A group member's worker dies: its chunk goes to an idle worker, never to one running the other member.
-        coordinator.Tell(new WorkerExited("w1", 137, ""));
+        coordinator.TellLocal(new WorkerExited("w1", 137, ""));
         w3.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
         AwaitAssert(() => Assert.Equal(4, _launcher.Launched.Count));
         var w4 = Join(coordinator, "w4", 104);
-        var retried = w4.ExpectMsg<RunChunk>();
+        var retried = w4.ExpectLocal<RunChunk>();
         Assert.Equal(a.Chunk, retried.Chunk);
         Assert.Equal(2, retried.Attempt);
     }
@@ -131,9 +131,9 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     {
         var coordinator = StartCoordinator(processes: 1);
         var w1 = Join(coordinator, "w1", 101);
-        coordinator.Tell(new StartCall(1, new SerializedFunction([7], 42), new RecordingSink()));
+        coordinator.TellLocal(new StartCall(1, new SerializedFunction([7], 42), new RecordingSink()));
         Submit(coordinator, 1, 1);
-        var run = w1.ExpectMsg<RunChunk>();
+        var run = w1.ExpectLocal<RunChunk>();
         Assert.Equal(42, run.FunctionKey);
         Assert.Equal([7], run.Function);
     }
@@ -145,14 +145,14 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var w1 = Join(coordinator, "w1", 101);
         var w2 = Join(coordinator, "w2", 102);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, Fn, sink));
+        coordinator.TellLocal(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 2);
-        var lost = w1.ExpectMsg<RunChunk>();
-        var other = w2.ExpectMsg<RunChunk>();
+        var lost = w1.ExpectLocal<RunChunk>();
+        var other = w2.ExpectLocal<RunChunk>();
 
-        coordinator.Tell(new WorkerExited("w1", 137, ""));
+        coordinator.TellLocal(new WorkerExited("w1", 137, ""));
         Done(coordinator, w2, other);
-        var retried = w2.ExpectMsg<RunChunk>();
+        var retried = w2.ExpectLocal<RunChunk>();
         Assert.Equal(lost.Chunk, retried.Chunk);
         Assert.Equal(2, retried.Attempt);
         AwaitAssert(() => Assert.Equal(3, _launcher.Launched.Count)); // a replacement
@@ -168,11 +168,11 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(retries: 0);
         var w1 = Join(coordinator, "w1", 4242);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, Fn, sink));
-        coordinator.Tell(new SubmitChunk(new ChunkId(1, 0), Blob.Of([0]), 5, 1));
-        w1.ExpectMsg<RunChunk>();
+        coordinator.TellLocal(new StartCall(1, Fn, sink));
+        coordinator.TellLocal(new SubmitChunk(new ChunkId(1, 0), Blob.Of([0]), 5, 1));
+        w1.ExpectLocal<RunChunk>();
 
-        coordinator.Tell(new WorkerExited("w1", 137, ""));
+        coordinator.TellLocal(new WorkerExited("w1", 137, ""));
 
         AwaitAssert(() => Assert.Single(sink.Failed));
         var error = Assert.IsType<WorkerLostException>(sink.Failed[0]);
@@ -188,9 +188,9 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(processes: 1);
         var w1 = Join(coordinator, "w1", 101);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, Fn, sink));
+        coordinator.TellLocal(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 1);
-        var run = w1.ExpectMsg<RunChunk>();
+        var run = w1.ExpectLocal<RunChunk>();
 
         Done(coordinator, w1, run);
         Done(coordinator, w1, run); // a duplicate, e.g. a message delivered twice
@@ -206,9 +206,9 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(processes: 1);
         var w1 = Join(coordinator, "w1", 101);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, Fn, sink));
-        coordinator.Tell(new SubmitChunk(new ChunkId(1, 0), Blob.Of([0]), 10, 4));
-        var run = w1.ExpectMsg<RunChunk>();
+        coordinator.TellLocal(new StartCall(1, Fn, sink));
+        coordinator.TellLocal(new SubmitChunk(new ChunkId(1, 0), Blob.Of([0]), 10, 4));
+        var run = w1.ExpectLocal<RunChunk>();
 
         coordinator.Tell(new ChunkDone(run.Chunk, 1, Blob.Of([7]), 2, new TaskError("System.DivideByZeroException", "boom", "at X"), 10), w1.Ref);
 
@@ -225,17 +225,17 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(processes: 1, maxTasksPerChild: 2);
         var w1 = Join(coordinator, "w1", 101);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, Fn, sink));
+        coordinator.TellLocal(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 3);
 
-        Done(coordinator, w1, w1.ExpectMsg<RunChunk>());
-        Done(coordinator, w1, w1.ExpectMsg<RunChunk>());
-        w1.FishForMessage(m => m is Retire);
+        Done(coordinator, w1, w1.ExpectLocal<RunChunk>());
+        Done(coordinator, w1, w1.ExpectLocal<RunChunk>());
+        w1.FishForMessage(m => m is Local { Message: Retire });
         AwaitAssert(() => Assert.Equal(2, _launcher.Launched.Count));
 
-        coordinator.Tell(new WorkerExited("w1", 0, "")); // retired: expected, nothing to retry
+        coordinator.TellLocal(new WorkerExited("w1", 0, "")); // retired: expected, nothing to retry
         var w2 = Join(coordinator, "w2", 102);
-        var last = w2.ExpectMsg<RunChunk>();
+        var last = w2.ExpectLocal<RunChunk>();
         Assert.Equal(2, last.Chunk.Index);
         Assert.Equal(1, last.Attempt);
         // The retired worker's exit starts no second replacement: one worker per slot.
@@ -244,18 +244,48 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Coordinator_must_obey_a_call_or_a_command_only_when_it_was_made_in_this_process()
+    {
+        // Over plain remoting a stranger may claim any sender, this process's own actors included; a call it sends is
+        // the real message type, only not wrapped by this process (and a Local that crossed a serializer is no longer
+        // genuine: LocalSpec).
+        var coordinator = StartCoordinator(processes: 1);
+        var w1 = Join(coordinator, "w1", 101);
+        var sink = new RecordingSink();
+        coordinator.Tell(new StartCall(1, Fn, sink), w1.Ref);
+        coordinator.Tell(new SubmitChunk(new ChunkId(1, 0), Blob.Of([0]), 0, 1), w1.Ref);
+        coordinator.Tell(new WorkerExited("w1", 137, "forged"), w1.Ref);
+        coordinator.Tell(TerminateWorkers.Instance, w1.Ref);
+        w1.ExpectNoMsg(TimeSpan.FromMilliseconds(500));
+        Assert.Empty(_launcher.Killed);
+
+        coordinator.TellLocal(new StartCall(1, Fn, sink));
+        Submit(coordinator, 1, 1);
+        Done(coordinator, w1, w1.ExpectLocal<RunChunk>());
+        AwaitAssert(() => Assert.Equal(1, sink.CompletedCount), TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
+    public void Coordinator_must_kill_a_worker_that_is_not_ready_within_the_startup_timeout()
+    {
+        // The coordinator's own timers reach it (they are not wrapped as Local, and must not be refused).
+        StartCoordinator(processes: 1, config: "actorpool.worker.startup-timeout = 1s");
+        AwaitAssert(() => Assert.Contains("w1", _launcher.Killed), TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public void Coordinator_must_refuse_a_registration_without_the_pool_secret()
     {
         var coordinator = StartCoordinator(processes: 1);
         var intruder = CreateTestProbe();
         coordinator.Tell(new RegisterWorker("w1", 999, "127.0.0.1", intruder.Ref, "n1"), intruder.Ref);
-        var challenge = intruder.ExpectMsg<RegisterChallenge>();
+        var challenge = intruder.ExpectLocal<RegisterChallenge>();
         // An answer to no open challenge is ignored; an answer without the secret is refused.
         coordinator.Tell(new RegisterWorker("w1", 999, "127.0.0.1", intruder.Ref, "n1", "not-a-challenge", "guess"), intruder.Ref);
         intruder.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
         coordinator.Tell(new RegisterWorker("w1", 999, "127.0.0.1", intruder.Ref, "n1", challenge.ChallengeNonce,
             Proof.Of("guess", "worker", "w1", challenge.ChallengeNonce, "n1")), intruder.Ref);
-        var rejected = intruder.ExpectMsg<WorkerRejected>();
+        var rejected = intruder.ExpectLocal<WorkerRejected>();
         Assert.Contains("secret", rejected.Reason);
     }
 
@@ -265,12 +295,12 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(processes: 1);
         var w1 = Join(coordinator, "w1", 101);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, Fn, sink));
+        coordinator.TellLocal(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 3);
-        var running = w1.ExpectMsg<RunChunk>();
+        var running = w1.ExpectLocal<RunChunk>();
 
-        coordinator.Tell(new EndCall(1));
-        w1.ExpectMsg<ForgetCall>();
+        coordinator.TellLocal(new EndCall(1));
+        w1.ExpectLocal<ForgetCall>();
         Done(coordinator, w1, running);
         w1.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
         Assert.Empty(sink.Completed);
@@ -281,12 +311,12 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     {
         var coordinator = StartCoordinator(processes: 1);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, Fn, sink));
+        coordinator.TellLocal(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 1);
         for (var i = 1; i <= 3; i++)
         {
             AwaitAssert(() => Assert.Equal(i, _launcher.Launched.Count));
-            coordinator.Tell(new WorkerExited($"w{i}", 1, "Could not load file or assembly 'X'"));
+            coordinator.TellLocal(new WorkerExited($"w{i}", 1, "Could not load file or assembly 'X'"));
         }
         AwaitAssert(() => Assert.NotNull(sink.CallError));
         var error = Assert.IsType<PoolBrokenException>(sink.CallError);
@@ -300,12 +330,12 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         var coordinator = StartCoordinator(processes: 1);
         var w1 = Join(coordinator, "w1", 101);
         var sink = new RecordingSink();
-        coordinator.Tell(new StartCall(1, Fn, sink));
+        coordinator.TellLocal(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 40);
-        var run = w1.ExpectMsg<RunChunk>();
+        var run = w1.ExpectLocal<RunChunk>();
         Thread.Sleep(20); // a 20 ms round trip for a task that ran 1 tick
         Done(coordinator, w1, run, execTicks: 1);
-        var burst = w1.ReceiveWhile(TimeSpan.FromMilliseconds(500), m => m switch
+        var burst = w1.ReceiveWhile(TimeSpan.FromMilliseconds(500), m => ((Local)m).Message switch
         {
             RunChunk r => new[] { r },
             RunChunks b => b.Chunks,

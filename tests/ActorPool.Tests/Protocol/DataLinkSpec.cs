@@ -23,13 +23,13 @@ public sealed class DataLinkSpec : Akka.TestKit.Xunit2.TestKit, IDisposable
         using var listener = DataLinkListener.Start(_folder, "s3cret", coordinator.Ref)!;
         using var worker = DataLink.Connect(Path.Combine(_folder, DataLinkListener.SocketName));
         Assert.True(worker.TrySend(new DataLinkHello("w1", "s3cret")));
-        var opened = coordinator.ExpectMsg<DataLinkOpened>();
+        var opened = coordinator.ExpectLocal<DataLinkOpened>();
         Assert.Equal("w1", opened.WorkerId);
 
         worker.TrySend(new WorkerReady("w1"));
         worker.TrySend(new ChunksDone([new ChunkDone(new ChunkId(5, 0), 1, Blob.Of([1, 2]), -1, null, 3), new ChunkDone(new ChunkId(5, 1), 1, new Blob([], "/x"), 0, new TaskError("T", "m", "s"), 4)]));
-        Assert.Equal(new WorkerReady("w1"), coordinator.ExpectMsg<FromWorker>().Message);
-        var batch = (ChunksDone)coordinator.ExpectMsg<FromWorker>().Message;
+        Assert.Equal(new WorkerReady("w1"), coordinator.ExpectLocal<FromWorker>().Message);
+        var batch = (ChunksDone)coordinator.ExpectLocal<FromWorker>().Message;
         Assert.Equal([new ChunkId(5, 0), new ChunkId(5, 1)], batch.Results.Select(r => r.Chunk));
         Assert.Equal([1, 2], batch.Results[0].Results.Inline);
         Assert.Equal("/x", batch.Results[1].Results.File);
@@ -51,7 +51,7 @@ public sealed class DataLinkSpec : Akka.TestKit.Xunit2.TestKit, IDisposable
         using var listener = DataLinkListener.Start(_folder, "s3cret", coordinator.Ref)!;
         using var worker = DataLink.Connect(Path.Combine(_folder, DataLinkListener.SocketName));
         worker.TrySend(new DataLinkHello("w1", "s3cret"));
-        var link = coordinator.ExpectMsg<DataLinkOpened>().Link;
+        var link = coordinator.ExpectLocal<DataLinkOpened>().Link;
 
         // A batch of many chunks, as imap over millions of inputs sends: the send buffer grows past 1 MiB, then shrinks.
         // The worker reads on its own thread, as in a worker process (a frame this size fills the socket's buffer).
@@ -74,7 +74,7 @@ public sealed class DataLinkSpec : Akka.TestKit.Xunit2.TestKit, IDisposable
         stranger.TrySend(new WorkerReady("w1"));
         Assert.Equal("wrong pool secret", Assert.IsType<WorkerRejected>(stranger.Receive()).Reason);
         Assert.Null(stranger.Receive()); // closed by the pool
-        Assert.Equal("w1", coordinator.ExpectMsg<DataLinkRefused>().WorkerId);
+        Assert.Equal("w1", coordinator.ExpectLocal<DataLinkRefused>().WorkerId);
         coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
 }
