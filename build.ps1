@@ -48,10 +48,28 @@ function Publish-App([string] $Project, [string] $Out) {
     try { return Publish-AppUnlocked $Project $Out } finally { $lock.Dispose() }
 }
 
+# What a published app is built from: every source, project and configuration file (not bin/obj), as a stamp of
+# their count and newest write time. An app whose stamp matches is not published again.
+function Get-InputStamp {
+    $files = @(Get-ChildItem -Path src, tests, hocon -Recurse -File -Include *.cs, *.csproj, *.props, *.conf, *.json, *.py -ErrorAction SilentlyContinue |
+        Where-Object { $_.FullName -notmatch '[\\/](bin|obj)[\\/]' })
+    $files += @(Get-Item Directory.Build.props, Directory.Packages.props, global.json -ErrorAction SilentlyContinue)
+    $newest = ($files | Measure-Object -Property LastWriteTimeUtc -Maximum).Maximum
+    return "$Configuration $($files.Count) $($newest.Ticks)"
+}
+
 function Publish-AppUnlocked([string] $Project, [string] $Out) {
+    $stampFile = Join-Path $Out '.published-from'
+    $stamp = Get-InputStamp
+    $name = [System.IO.Path]::GetFileNameWithoutExtension($Project)
+    if ((Test-Path $stampFile) -and (Get-Content -Raw $stampFile).Trim() -eq $stamp) { return $Out }
+    [Console]::Error.WriteLine("build.ps1: building $name ($Configuration, ReadyToRun) into $Out; the first time this takes a few minutes...")
     $rid = [System.Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier
     & dotnet publish $Project -c $Configuration -r $rid --self-contained false -p:PublishReadyToRun=true -o $Out --nologo -v quiet | Out-Host
-    if ($LASTEXITCODE -eq 0) { return $Out }
+    if ($LASTEXITCODE -eq 0) {
+        Set-Content -NoNewline -Path $stampFile -Value $stamp
+        return $Out
+    }
     Write-Warning 'ReadyToRun publish failed; running a plain build instead.'
     & dotnet build $Project -c $Configuration --nologo -v quiet | Out-Host
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }

@@ -16,22 +16,13 @@ var workers = new Option<int>("--workers", "-w")
     Description = "Number of worker processes.",
     DefaultValueFactory = _ => 2,
 };
-workers.Validators.Add(r =>
-{
-    if (r.GetValueOrDefault<int>() < 1)
-        r.AddError("--workers must be at least 1.");
-});
+ActorPool.Shared.CommandLineErrors.Check(workers, n => n >= 1, "--workers must be at least 1.");
 var unit = new Option<double>("--unit", "-u")
 {
     Description = "Length of one of the seed's \"seconds\", in seconds (0.1 runs the example ten times faster).",
     DefaultValueFactory = _ => 1.0,
 };
-unit.Validators.Add(r =>
-{
-    var v = r.GetValueOrDefault<double>();
-    if (v is < 0 or > 60 || double.IsNaN(v))
-        r.AddError("--unit must be between 0 and 60 seconds.");
-});
+ActorPool.Shared.CommandLineErrors.Check(unit, v => v is >= 0 and <= 60, "--unit must be between 0 and 60 seconds.");
 
 var startMethod = new Option<string>("--start-method", "-m")
 {

@@ -42,18 +42,16 @@ public static class AkkaHostingExtensions
     public static AkkaConfigurationBuilder WithActorPool(this AkkaConfigurationBuilder builder, ActorPoolOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        builder.AddSetup(new HostedPoolSetup(options)); // for a pool resolved before the host starts its actors
         var hocon = options.ToHocon();
         if (hocon.Length > 0)
             builder.AddHocon(hocon, HoconAddMode.Prepend);
+        // Where remoting listens unless the application says: loopback and a free port (Akka's own default is every
+        // interface and 2552, which a second copy of the application cannot have).
+        builder.AddHocon("akka.remote.dot-netty.tcp { hostname = \"127.0.0.1\", port = 0 }", HoconAddMode.Append);
         return builder.StartActors((system, registry, resolver) =>
         {
-            var pool = system.ActorPool().CreateHostedPool(new PoolOptions
-            {
-                Initializer = options.Initializer,
-                InitArgs = options.InitArgs,
-                ForwardWorkerOutput = options.ForwardWorkerOutput,
-                LoggerFactory = resolver.GetService<ILoggerFactory>(),
-            });
+            var pool = Hosted(system, options, resolver.GetService<ILoggerFactory>());
             registry.Register<ActorPoolKey>(pool.CoordinatorRef);
             CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceStop, "actorpool-drain", async () =>
             {
@@ -65,6 +63,21 @@ public static class AkkaHostingExtensions
         });
     }
 
+    /// <summary>The options <c>WithActorPool</c> was given, carried in the ActorSystem's setup: a pool resolved early is made with them.</summary>
+    private sealed class HostedPoolSetup(ActorPoolOptions options) : Akka.Actor.Setup.Setup
+    {
+        public ActorPoolOptions Options { get; } = options;
+    }
+
+    private static Pool Hosted(ActorSystem system, ActorPoolOptions options, ILoggerFactory? logging) =>
+        system.ActorPool().GetOrCreateHostedPool(() => new PoolOptions
+        {
+            Initializer = options.Initializer,
+            InitArgs = options.InitArgs,
+            ForwardWorkerOutput = options.ForwardWorkerOutput,
+            LoggerFactory = logging,
+        });
+
     /// <summary>
     /// Registers <see cref="Pool"/> for dependency injection: the pool <c>WithActorPool(...)</c> runs in the
     /// ActorSystem of <c>AddAkka</c> (which starts the system if it has not). Resolving it without
@@ -72,9 +85,19 @@ public static class AkkaHostingExtensions
     /// </summary>
     public static IServiceCollection AddActorPool(this IServiceCollection services)
     {
-        services.AddSingleton(sp => sp.GetRequiredService<ActorSystem>().ActorPool().Hosted
-            ?? throw new InvalidOperationException(
-                "No hosted pool in the ActorSystem: call WithActorPool(...) on the AddAkka builder of the ActorSystem the services use."));
+        services.AddSingleton(sp =>
+        {
+            var system = sp.GetRequiredService<ActorSystem>();
+            if (system.ActorPool().Hosted is { } hosted)
+                return hosted;
+            // Resolved before the host started its actors (a hosted service's constructor): made now, with the options
+            // WithActorPool was given; the host's start then registers this same pool.
+            var setup = system.Settings.Setup.Get<HostedPoolSetup>();
+            if (!setup.HasValue)
+                throw new InvalidOperationException(
+                    "No hosted pool in the ActorSystem: call WithActorPool(...) on the AddAkka builder of the ActorSystem the services use.");
+            return Hosted(system, setup.Value.Options, sp.GetService<ILoggerFactory>());
+        });
         return services;
     }
 }

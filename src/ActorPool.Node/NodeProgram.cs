@@ -45,6 +45,11 @@ internal static class NodeProgram
             Console.Error.WriteLine($"actorpool-node: {e.Message}");
             return ExitUsage;
         }
+        catch (ActorPoolException e)
+        {
+            Console.Error.WriteLine($"actorpool-node: {e.Message}"); // says what is wrong and what to set (a port in use, say)
+            return ExitStartFailed;
+        }
         catch (Exception e)
         {
             Console.Error.WriteLine($"actorpool-node: cannot start the node's ActorSystem: {e.GetBaseException().Message}");

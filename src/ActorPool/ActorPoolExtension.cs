@@ -41,18 +41,24 @@ public sealed class ActorPoolExtension : IExtension
     /// <summary>The pool an Akka.Hosting application runs in this system (ActorPool.Hosting's <c>WithActorPool</c>); null if none.</summary>
     public Pool? Hosted { get; private set; }
 
-    /// <summary>Creates the system's hosted pool (once).</summary>
-    internal Pool CreateHostedPool(PoolOptions options)
+    private readonly Lock _hosting = new();
+
+    /// <summary>
+    /// The system's hosted pool: the one made already, else one made now with <paramref name="options"/>. Whichever
+    /// asks first makes it: the host starting its actors, or a service that takes <see cref="Pool"/> in its
+    /// constructor (resolved before the host starts them).
+    /// </summary>
+    internal Pool GetOrCreateHostedPool(Func<PoolOptions> options)
     {
-        lock (_pools)
+        lock (_hosting)
         {
-            if (Hosted is not null)
-                throw new InvalidOperationException($"ActorSystem '{_system.Name}' already runs a hosted pool: call WithActorPool once per ActorSystem.");
+            if (Hosted is { } hosted)
+                return hosted;
+            var pool = CreatePool(options());
+            lock (_pools)
+                Hosted = pool;
+            return pool;
         }
-        var pool = CreatePool(options);
-        lock (_pools)
-            Hosted = pool;
-        return pool;
     }
 
     /// <summary>A pool of <paramref name="processes"/> workers in this extension's ActorSystem.</summary>

@@ -129,7 +129,7 @@ public sealed class ActorProcess
         Pid = process.Pid;
         process.Adopt(forwardOutput: true, (code, _) => Ended(code is > 128 and <= 128 + 64 ? -(code - 128) : code));
         process.SendHandshake(new WorkerHandshake("", Name, "", Environment.ProcessId, 0, Target: _serialized, Daemon: _daemon,
-            Tls: Hosting.ProcessTrust.Identity));
+            Tls: Hosting.ProcessTrust.Identity, StartMethod: method == StartMethodKind.Forkserver ? "forkserver" : "spawn"));
     }
 
     private void StartThread()
@@ -161,13 +161,18 @@ public sealed class ActorProcess
         _exited.TrySetResult();
     }
 
-    /// <summary>Waits for the process to end (Python's <c>join(timeout)</c>); true if it ended within <paramref name="timeout"/>.</summary>
+    /// <summary>
+    /// Waits for the process to end (Python's <c>join(timeout)</c>); true if it ended within <paramref name="timeout"/>. A
+    /// negative timeout (but <see cref="Timeout.InfiniteTimeSpan"/>) waits not at all, as Python's does.
+    /// </summary>
     /// <exception cref="InvalidOperationException">It was not started.</exception>
     public bool Join(TimeSpan? timeout = null)
     {
         if (!Started)
             throw new InvalidOperationException($"{Name} was not started: call Start() before Join(), as in Python.");
-        return timeout is { } t ? _exited.Task.Wait(t) : _exited.Task.Wait(Timeout.Infinite);
+        if (timeout is not { } t || t == Timeout.InfiniteTimeSpan)
+            return _exited.Task.Wait(Timeout.Infinite);
+        return _exited.Task.Wait(t < TimeSpan.Zero ? TimeSpan.Zero : t);
     }
 
     /// <summary>Completes when the process has ended.</summary>

@@ -147,8 +147,20 @@ public class ActorQueue<T>
 
     // ------------------------------------------------------------------ state
 
-    /// <summary>Items in the queue now (Python's <c>qsize()</c>): not those buffered in a producer or prefetched by a consumer.</summary>
-    public int Count => Status().Count;
+    /// <summary>
+    /// Items in the queue now (Python's <c>qsize()</c>), as this process sees it: its own puts count at once (they are
+    /// sent first) and the items it has prefetched for its gets count until they are taken. Like Python's, the figure
+    /// is approximate while other processes put and get: theirs count once they reach the queue, and items on their way
+    /// to a consumer are counted by neither side for that moment.
+    /// </summary>
+    public int Count
+    {
+        get
+        {
+            Client.FlushAsync(CancellationToken.None, waiting: false).Wait(AskTimeout);
+            return Status().Count + Client.Prefetched;
+        }
+    }
 
     /// <summary><see cref="Count"/> is 0 (Python's <c>empty()</c>).</summary>
     public bool IsEmpty => Count == 0;

@@ -305,6 +305,20 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     public IReadOnlyList<TResult> Map<T, TResult>(Func<T, TResult> function, IEnumerable<T> items, int? chunkSize = null) =>
         MapAsync(function, items, chunkSize).GetAwaiter().GetResult();
 
+    /// <summary>
+    /// <c>map</c> of a function that returns nothing (in Python, one that returns <c>None</c>: <c>p.map(mp_worker, data)</c>
+    /// ports as <c>p.Map(MpWorker, data)</c>): completes when every task has run, in parallel as
+    /// <see cref="MapAsync{T,TResult}(Func{T,TResult},IEnumerable{T},int?,TaskTimeouts?,IProgress{PoolProgress}?,CancellationToken)"/>
+    /// does, with the same errors.
+    /// </summary>
+    public Task MapAsync<T>(Action<T> function, IEnumerable<T> items,
+        int? chunkSize = null, TaskTimeouts? timeouts = null, IProgress<PoolProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        MapCore<Action<T>, T, bool>(function, static f => new ActionFunction<T>(f), items, chunkSize, timeouts, progress, cancellationToken);
+
+    /// <summary>Blocking form of <see cref="MapAsync{T}(Action{T},IEnumerable{T},int?,TaskTimeouts?,IProgress{PoolProgress}?,CancellationToken)"/>.</summary>
+    public void Map<T>(Action<T> function, IEnumerable<T> items, int? chunkSize = null) =>
+        MapAsync(function, items, chunkSize).GetAwaiter().GetResult();
+
     /// <summary>Python's <c>starmap</c>: each input is a tuple of the function's arguments.</summary>
     public Task<IReadOnlyList<TResult>> StarMapAsync<T1, T2, TResult>(Func<T1, T2, TResult> function, IEnumerable<(T1, T2)> items,
         int? chunkSize = null, IProgress<PoolProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -498,6 +512,25 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         Payload.SerializeItems([argument], 0);
         return ApplyAsync(() => function(argument), cancellationToken);
     }
+
+    /// <summary>Runs <paramref name="function"/>, which returns nothing, once in a worker (Python's <c>apply_async</c> of a function returning <c>None</c>).</summary>
+    public Task ApplyAsync(Action function, CancellationToken cancellationToken = default) =>
+        ApplyCore<Action, bool>(function, static f => new ActionFunction<byte>(_ => f()), null, cancellationToken);
+
+    /// <summary>Runs <paramref name="function"/>, which returns nothing, with one argument in a worker.</summary>
+    public Task ApplyAsync<T>(Action<T> function, T argument, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        FunctionCache.Check(function, "task function");
+        Payload.SerializeItems([argument], 0);
+        return ApplyAsync(() => function(argument), cancellationToken);
+    }
+
+    /// <summary>Blocking form of <see cref="ApplyAsync(Action, CancellationToken)"/>.</summary>
+    public void Apply(Action function) => ApplyAsync(function).GetAwaiter().GetResult();
+
+    /// <summary>Blocking form of <see cref="ApplyAsync{T}(Action{T}, T, CancellationToken)"/>.</summary>
+    public void Apply<T>(Action<T> function, T argument) => ApplyAsync(function, argument).GetAwaiter().GetResult();
 
     /// <summary>Blocking form of <see cref="ApplyAsync{TResult}(Func{TResult}, CancellationToken)"/> (Python's <c>apply</c>).</summary>
     public TResult Apply<TResult>(Func<TResult> function) => ApplyAsync(function).GetAwaiter().GetResult();

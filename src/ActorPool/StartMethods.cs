@@ -56,6 +56,15 @@ public static class StartMethods
         }
     }
 
+    /// <summary>A child's start method: the one that started it (Python's child sets its parent's with force).</summary>
+    internal static void Inherit(string method)
+    {
+        if (!PoolSettings.StartMethods.Contains(method))
+            return; // a newer parent's method this version does not know: keep the default
+        lock (Gate)
+            _set = method;
+    }
+
     /// <summary>The method <see cref="Set"/> chose, or null (Python's <c>get_start_method(allow_none=True)</c>).</summary>
     internal static string? Explicit
     {

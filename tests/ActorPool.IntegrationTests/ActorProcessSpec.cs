@@ -71,12 +71,34 @@ public sealed class ActorProcessSpec : IDisposable
         Assert.Contains(nameof(TestFunctions.Fail), report); // its stack trace
     }
 
+    [Theory]
+    [InlineData("spawn")]
+    [InlineData("forkserver")]
+    public void A_child_must_wait_for_the_foreground_threads_its_target_started(string method)
+    {
+        // Python's child waits for its non-daemon threads; a .NET program waits for its foreground threads. The child
+        // ended as soon as its target returned, and the thread's work was lost.
+        var path = Path.Combine(Path.GetTempPath(), $"actorpool-thread-{Guid.NewGuid():N}.txt");
+        try
+        {
+            var p = Started(StartMethods.GetContext(method).Process(TestFunctions.StartForegroundThread, path));
+            Assert.True(p.Join(Bound));
+            Assert.Equal(0, p.ExitCode);
+            Assert.True(File.Exists(path), "the child ended before its foreground thread did");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public void Terminate_and_kill_must_end_the_process_with_the_signal_as_a_negative_exit_code()
     {
         var terminated = Started(new ActorProcess(TestFunctions.Nap, 30_000));
         var killed = Started(new ActorProcess(TestFunctions.Nap, 30_000));
         Assert.False(terminated.Join(TimeSpan.FromMilliseconds(200)));
+        Assert.False(terminated.Join(TimeSpan.FromSeconds(-1))); // Python: a negative timeout does not wait (it threw)
         terminated.Terminate();
         killed.Kill();
         Assert.True(terminated.Join(Bound));

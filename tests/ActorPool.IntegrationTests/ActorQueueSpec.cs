@@ -23,6 +23,19 @@ public sealed class ActorQueueSpec
         Assert.False(q.IsFull);
         Assert.Equal(["a", "b", "c"], new[] { q.Get(), q.Get(), await q.GetAsync().WaitAsync(Bound) });
 
+        // qsize() follows this process's own puts and gets at once, without a flush (it said 0 after Put).
+        var counted = new ActorQueue<int>(maxSize: 3);
+        counted.Put(1);
+        Assert.Equal(1, counted.Count);
+        counted.Put(2);
+        counted.Put(3);
+        Assert.True(counted.IsFull);
+        Assert.Equal(1, counted.Get(Bound)); // the rest is prefetched here now: still in the queue as this process sees it
+        Assert.Equal(2, counted.Count);
+        counted.Get(Bound);
+        counted.Get(Bound);
+        Assert.True(counted.IsEmpty);
+
         // An item put after a get gave up is not lost: the next get has it.
         Assert.False(q.TryGet(out _, TimeSpan.FromMilliseconds(50)));
         q.Put("late");
@@ -69,6 +82,32 @@ public sealed class ActorQueueSpec
         Assert.Equal(1, bounded.Get(Bound));
         await putter.WaitAsync(Bound);
         Assert.Equal(2, bounded.Get(Bound));
+    }
+
+    [Fact]
+    public async Task Every_put_must_arrive_when_the_putting_process_ends_right_after_it()
+    {
+        // Python joins a queue's feeder thread at exit. A process target that puts and returns, and a worker retired
+        // right after its task put (max-tasks-per-child = 1), lost what was still buffered.
+        var q = new ActorQueue<int>();
+        var child = new ActorProcess(TestFunctions.PutAndReturn, q, 2000);
+        child.Start();
+        Assert.True(child.Join(Bound));
+        Assert.Equal(0, child.ExitCode);
+        var got = new List<int>();
+        for (var i = 0; i < 2000; i++)
+            got.Add(q.Get(Bound));
+        Assert.Equal(Enumerable.Range(0, 2000), got);
+
+        var pool = new Pool(new PoolOptions { Processes = 2, MaxTasksPerChild = 1 });
+        using var _ = new Terminating(pool);
+        var pids = await pool.MapAsync(((int First, int Count) x) => TestFunctions.PutMany(q, x.First, x.Count),
+            Enumerable.Range(0, 6).Select(i => (i * 500, 500)), chunkSize: 1).WaitAsync(Bound);
+        Assert.Equal(6, pids.Distinct().Count()); // each task in a worker of its own, retired right after it
+        var fromWorkers = new List<int>();
+        for (var i = 0; i < 3000; i++)
+            fromWorkers.Add(q.Get(Bound));
+        Assert.Equal(Enumerable.Range(0, 3000), fromWorkers.Order());
     }
 
     [Fact]

@@ -52,6 +52,25 @@ public sealed class BadInputSpec(SpawnPoolFixture fixture) : IClassFixture<Spawn
     }
 
     [Fact]
+    public async Task A_port_already_in_use_is_one_line_naming_the_address_and_what_to_set()
+    {
+        // It was a 59-line nested AggregateException.
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        var port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
+        var e = Assert.Throws<ActorPoolException>(() => new Pool(new PoolOptions
+        {
+            Processes = 1,
+            Config = $"akka.remote.dot-netty.tcp {{ hostname = \"127.0.0.1\", port = {port} }}",
+        }));
+        Assert.Contains($"127.0.0.1:{port}", e.Message);
+        Assert.Contains("already in use", e.Message);
+        Assert.Contains("akka.remote.dot-netty.tcp.port", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        await AssertPoolUsable();
+    }
+
+    [Fact]
     public async Task A_result_that_cannot_be_serialized()
     {
         var e = await Assert.ThrowsAsync<TaskFailedException>(() => _pool.MapAsync(HostileFunctions.LiveThread, [1, 2]));

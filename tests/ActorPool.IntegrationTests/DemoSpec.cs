@@ -133,6 +133,16 @@ public class DemoSpec
         using var fork = new StartedProgram(DemoDll, "--start-method", "fork");
         Assert.Equal(2, await fork.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains("cannot be forked safely", fork.Stderr);
+
+        // A value of the wrong type is one line (it was an unhandled exception, exit 134), and a near-miss option
+        // name gets a suggestion.
+        using var unit = new StartedProgram(DemoDll, "--unit", "abc");
+        Assert.Equal(2, await unit.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("Cannot parse argument 'abc' for option '--unit'", unit.Stderr);
+        Assert.DoesNotContain("Unhandled exception", unit.Stderr);
+        using var typo = new StartedProgram(DemoDll, "--worker", "2");
+        Assert.Equal(2, await typo.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("Did you mean '--workers'", typo.Stderr);
     }
 
     [Theory]

@@ -64,6 +64,56 @@ public sealed class HostingSpec
         }
     }
 
+    /// <summary>A service that takes the pool in its constructor, as the README says any service may.</summary>
+    private sealed class Squarer(Pool pool) : BackgroundService
+    {
+        public TaskCompletionSource<IReadOnlyList<int>> Results { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            try
+            {
+                Results.TrySetResult(await pool.MapAsync(TestFunctions.Square, [1, 2, 3], cancellationToken: stoppingToken));
+            }
+            catch (Exception e)
+            {
+                Results.TrySetException(e);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_hosted_service_must_get_the_pool_by_constructor_injection()
+    {
+        // Hosted services are made before the host starts its actors: the pool they ask for is made then (it stopped
+        // the host: "No hosted pool in the ActorSystem", exit 134).
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        // Remoting on, and nothing said of where: loopback and a free port, not Akka's 0.0.0.0:2552.
+        builder.Services.AddAkka("app", akka => akka.AddHocon("akka.actor.provider = remote", HoconAddMode.Prepend).WithActorPool(o => o.Processes = 1));
+        builder.Services.AddActorPool();
+        builder.Services.AddSingleton<Squarer>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Squarer>());
+        using var host = builder.Build();
+        await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        var pool = host.Services.GetRequiredService<Pool>();
+        try
+        {
+            Assert.Equal([1, 4, 9], await host.Services.GetRequiredService<Squarer>().Results.Task.WaitAsync(TimeSpan.FromSeconds(60)));
+            var registry = host.Services.GetRequiredService<ActorRegistry>();
+            Assert.True(registry.TryGet<ActorPoolKey>(out var coordinator));
+            Assert.Equal(pool.CoordinatorRef, coordinator); // the host registered the same pool
+            Assert.Contains("@127.0.0.1:", pool.CoordinatorPath);
+            Assert.DoesNotContain(":2552/", pool.CoordinatorPath);
+            await host.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(PoolState.Terminated, pool.State);
+        }
+        finally
+        {
+            pool.Terminate();
+        }
+    }
+
     [Fact]
     public async Task WithActorPool_without_options_must_take_the_systems_actorpool_hocon()
     {

@@ -180,6 +180,28 @@ public abstract class PoolContract<TFixture>(TFixture fixture) : IClassFixture<T
     }
 
     [Fact]
+    public async Task A_function_that_returns_nothing_must_map_and_apply_as_written()
+    {
+        // Python: p.map(mp_worker, data) with a worker that returns None. A void method group picks the Action overloads.
+        var folder = Directory.CreateTempSubdirectory("actorpool-void-").FullName;
+        try
+        {
+            var paths = Enumerable.Range(0, 6).Select(i => Path.Combine(folder, $"{i}.txt")).ToList();
+            Pool.Map(TestFunctions.Touch, paths, chunkSize: 1);
+            Assert.All(paths, p => Assert.True(File.Exists(p), p));
+            await Pool.MapAsync(TestFunctions.Touch, [Path.Combine(folder, "async.txt")]).WaitAsync(Bound);
+            Pool.Apply(TestFunctions.Touch, Path.Combine(folder, "apply.txt"));
+            Assert.True(File.Exists(Path.Combine(folder, "async.txt")) && File.Exists(Path.Combine(folder, "apply.txt")));
+            var error = await Assert.ThrowsAsync<TaskFailedException>(() => Pool.MapAsync(TestFunctions.Fail, ["no input file"]).WaitAsync(Bound));
+            Assert.Contains("no input file", error.Message);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Every_ready_worker_must_be_watched_over_its_channel()
     {
         await Pool.WaitForWorkersAsync().WaitAsync(Bound);

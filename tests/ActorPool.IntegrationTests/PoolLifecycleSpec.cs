@@ -24,6 +24,27 @@ public sealed class PoolLifecycleSpec : IDisposable
     }
 
     [Fact]
+    public async Task Close_and_join_at_once_must_let_the_worker_start_and_run_its_initializer_once()
+    {
+        // Python: Pool(1, initializer) then close() and join() runs the initializer once and joins promptly (here the
+        // starting worker was killed, its initializer never ran, and join took about 20 s).
+        var marker = Path.Combine(Path.GetTempPath(), $"actorpool-init-{Guid.NewGuid():N}.txt");
+        try
+        {
+            var pool = new Pool(new PoolOptions { Processes = 1, Initializer = TestFunctions.InitMarker, InitArgs = [marker] });
+            using var _ = new Terminating(pool);
+            pool.Close();
+            await Task.Run(() => pool.Join()).WaitAsync(Bound);
+            Assert.True(File.Exists(marker), "the initializer never ran");
+            Assert.Single(File.ReadAllLines(marker));
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
+    }
+
+    [Fact]
     public async Task An_initializer_that_throws_must_break_the_pool_with_its_error_instead_of_hanging()
     {
         var pool = new Pool(new PoolOptions { Processes = 1, Initializer = TestFunctions.FailingInit });
@@ -222,6 +243,11 @@ public sealed class PoolLifecycleSpec : IDisposable
             Assert.True(process.StartTime < created, $"worker {pid} started at {process.StartTime:O}, after the pool ({created:O})");
         }
         Assert.Equal(42, await second.ApplyAsync(() => 42).WaitAsync(Bound));
+        // A worker knows the method that started it, as Python's child does: what it starts uses the same one.
+        Assert.Equal("forkserver", await second.ApplyAsync(() => StartMethods.Current).WaitAsync(Bound));
+        await using var spawned = new Pool(new PoolOptions { Processes = 1, StartMethod = "spawn" });
+        using var ___ = new Terminating(spawned);
+        Assert.Equal("spawn", await spawned.ApplyAsync(() => StartMethods.Current).WaitAsync(Bound));
     }
 
     [Fact]

@@ -287,9 +287,9 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             m.Link.Dispose();
             return;
         }
-        if (_stopping || _brokenReason is not null)
+        if (_brokenReason is not null)
         {
-            m.Link.TrySend(new WorkerRejected(_stopping ? "the pool is shutting down" : _brokenReason!, Retry: true));
+            m.Link.TrySend(new WorkerRejected(_brokenReason, Retry: true));
             m.Link.Dispose();
             return;
         }
@@ -464,9 +464,9 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
             Reply(new WorkerRejected($"the member lacks the worker role '{_settings.Cluster.WorkerRole}'"));
             return;
         }
-        if (_stopping || _brokenReason is not null)
+        if (_brokenReason is not null || (_stopping && fromNode))
         {
-            Reply(new WorkerRejected(_stopping ? "the pool is shutting down" : _brokenReason!, Retry: true));
+            Reply(new WorkerRejected(_brokenReason ?? "the pool is shutting down", Retry: true));
             return;
         }
         if (!_workers.TryGetValue(m.WorkerId, out var entry))
@@ -675,9 +675,9 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         _stopWaiters.Add(Sender);
         foreach (var w in _workers.Values.ToList())
         {
-            if (w.Ref is null)
-                _launcher.Kill(w.Id); // still starting: nothing to lose
-            else
+            // A worker still starting is let start (its initializer runs, as Python's does when close() follows the
+            // pool at once) and retires once ready; the stop timeout below bounds that.
+            if (w.IsLinked)
                 RetireIfDone(w);
         }
         Timers.StartSingleTimer("stop-timeout", TerminateWorkers.Instance, _settings.WorkerShutdownTimeout + _settings.WorkerShutdownTimeout);

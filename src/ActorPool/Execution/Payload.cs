@@ -182,8 +182,51 @@ internal static class Payload
             throw new NotSendableException(
                 $"The {role} {name} is in assembly '{assembly.GetName().Name}' loaded from '{assembly.Location}', which is not " +
                 "part of the application's dependencies, so a worker process cannot load it. Reference that assembly from the application project.");
-        if (fn.Target is not null) // with the walk's own seen set: a closure that holds a delegate to itself is a cycle, not a tree
+        if (fn.Target is null)
+            return;
+        try
+        {
+            // With the walk's own seen set: a closure that holds a delegate to itself is a cycle, not a tree.
             CheckValue(fn.Target, "captured values", seen ?? new HashSet<object>(ReferenceEqualityComparer.Instance), depth);
+        }
+        catch (NotSendableException e) when (depth == 0 && SharedClosureField(fn, e.Message) is { } field)
+        {
+            throw new NotSendableException(
+                $"{e.Message} This lambda does not use '{field}' itself: C# keeps one closure object per scope, shared by every " +
+                $"lambda of that scope, and another lambda of the same method captured '{field}'. Move that lambda (or " +
+                "this one) into a method of its own, or copy what this one needs into a local variable of its own scope.", e);
+        }
+    }
+
+    /// <summary>
+    /// The captured variable a refusal names, when the delegate's own code never reads or writes it (so it is in the
+    /// closure for a sibling lambda); null otherwise.
+    /// </summary>
+    private static string? SharedClosureField(Delegate fn, string message)
+    {
+        const string prefix = "Captured values.";
+        if (!message.StartsWith(prefix, StringComparison.Ordinal) || fn.Target is not { } target)
+            return null;
+        var name = new string(message[prefix.Length..].TakeWhile(c => c != ' ' && c != '.' && c != '[').ToArray());
+        var field = Fields(target.GetType()).FirstOrDefault(f => FieldName(f) == name);
+        if (field is null || fn.Method.GetMethodBody()?.GetILAsByteArray() is not { } il)
+            return null;
+        // ldfld, ldflda, stfld (0x7B..0x7D), each followed by a 4-byte field token.
+        for (var i = 0; i + 4 < il.Length; i++)
+        {
+            if (il[i] is < 0x7B or > 0x7D)
+                continue;
+            try
+            {
+                if (fn.Method.Module.ResolveField(BitConverter.ToInt32(il, i + 1), fn.Method.DeclaringType?.GetGenericArguments(), fn.Method.GetGenericArguments()) == field)
+                    return null;
+            }
+            catch (Exception e) when (e is ArgumentException or BadImageFormatException)
+            {
+                // not a field token here: an operand byte of another instruction
+            }
+        }
+        return name;
     }
 
     private static readonly Lazy<HashSet<string>> TrustedAssemblies = new(() =>

@@ -75,6 +75,28 @@ internal sealed class MapFunction<T, TResult>(Func<T, TResult> fn) : TaskFunctio
     }
 }
 
+/// <summary>
+/// A task that returns nothing (Python's function returning <c>None</c>): each task's result is a placeholder, which
+/// travels as one raw byte and is dropped by the caller.
+/// </summary>
+internal sealed class ActionFunction<T>(Action<T> fn) : TaskFunction
+{
+    private readonly Action<T> _fn = fn;
+
+    public override Delegate UserDelegate => _fn;
+
+    public override ChunkOutcome Run(object items, Worker.TaskClock clock) =>
+        clock.TimesEachTask
+            ? MapFunction<T, bool>.RunEach((T[])items, clock, (x, _) => Run(x))
+            : MapFunction<T, bool>.RunPlain((T[])items, Run);
+
+    private bool Run(T item)
+    {
+        _fn(item);
+        return false;
+    }
+}
+
 /// <summary>A task function that takes the task's <see cref="CancellationToken"/> (soft limit, call cancelled).</summary>
 internal sealed class CancellableMapFunction<T, TResult>(Func<T, CancellationToken, TResult> fn) : TaskFunction
 {

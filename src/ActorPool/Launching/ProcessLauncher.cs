@@ -54,7 +54,7 @@ internal sealed class ProcessLauncher : IWorkerLauncher
         });
         var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId, _maxFrameSize, _spillFolder,
             _spillFolder is null || !_dataLink ? null : Path.Combine(_spillFolder, DataLinkListener.SocketName), WorkerHandshake.CallerEntryAssembly,
-            Tls: _tls);
+            Tls: _tls, StartMethod: _server is null ? "spawn" : "forkserver");
         process.SendHandshake(handshake);
         if (_disposed)
             Kill(workerId);

@@ -32,8 +32,29 @@ internal static class PoolActorSystem
             .And(new LoggerFactorySetup(new ExpectedEventsAsDebug(loggerFactory)));
         if (extra is not null)
             setup = setup.And(extra);
-        return ActorSystem.Create(name, setup);
+        try
+        {
+            return ActorSystem.Create(name, setup);
+        }
+        catch (Exception e) when (AddressInUse(e))
+        {
+            // Akka's answer is a screen of nested AggregateExceptions; the cause is one fact.
+            var tcp = config.GetConfig("akka.remote.dot-netty.tcp");
+            var host = tcp?.GetString("hostname") is { Length: > 0 } h ? h : "0.0.0.0";
+            var port = tcp?.GetInt("port") ?? 0;
+            throw new ActorPoolException(
+                $"Cannot listen on {host}:{port}: the address is already in use (by another process, or another copy of this program). " +
+                "Set akka.remote.dot-netty.tcp.port to a free port (0 takes any free one), or stop the process that holds it.", e);
+        }
     }
+
+    private static bool AddressInUse(Exception e) => e switch
+    {
+        System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse } => true,
+        AggregateException a => a.InnerExceptions.Any(AddressInUse),
+        { InnerException: { } inner } => AddressInUse(inner),
+        _ => false,
+    };
 }
 
 /// <summary>

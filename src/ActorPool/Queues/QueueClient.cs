@@ -12,7 +12,7 @@ namespace ActorPool.Queues;
 /// gives back what it does not use. Gets take a batch and keep the rest for the next gets (prefetch), asking
 /// for more before the batch runs out; what a consumer holds and does not use is given back.
 /// </summary>
-internal sealed class QueueClient<T> : RemoteClient
+internal sealed class QueueClient<T> : RemoteClient, IPendingPuts
 {
     private const int MaxBatchesInFlight = 4;
     private const int MaxBatch = 16_384;
@@ -27,6 +27,8 @@ internal sealed class QueueClient<T> : RemoteClient
     private List<T> _outgoing = [];
     private bool _flushScheduled;
     private int _inFlight;
+    private readonly Queue<int> _inFlightItems = new(); // the size of each batch on its way, in order
+    private Exception? _gone;
     private long _seq;
     private int _credits;
     private long _creditRequest;
@@ -51,6 +53,7 @@ internal sealed class QueueClient<T> : RemoteClient
         _maxSize = maxSize;
         _putWaiters = new(Gate);
         _getWaiters = new(Gate);
+        PendingPuts.Track(this);
         _idleTimer = new Timer(static c => ((QueueClient<T>)c!).OnIdle(), this, Timeout.Infinite, Timeout.Infinite);
     }
 
@@ -217,6 +220,7 @@ internal sealed class QueueClient<T> : RemoteClient
                     _outgoing.RemoveRange(0, MaxBatch);
                 }
                 _inFlight++;
+                _inFlightItems.Enqueue(batch.Count);
                 seq = ++_seq;
             }
             Tell(new QPut(seq, Payload.Serialize(batch.ToArray()), batch.Count));
@@ -228,6 +232,7 @@ internal sealed class QueueClient<T> : RemoteClient
         lock (Gate)
         {
             _inFlight--;
+            _inFlightItems.TryDequeue(out _);
             if (m.Error is not null)
                 _putError ??= m.Error;
             ScheduleFlush();
@@ -240,19 +245,45 @@ internal sealed class QueueClient<T> : RemoteClient
         }
     }
 
-    /// <summary>Completes when every item put in this process so far has reached the queue.</summary>
-    public Task FlushAsync(CancellationToken ct)
+    /// <summary>
+    /// Completes when every item put in this process so far has reached the queue; with <paramref name="waiting"/>
+    /// false, not counting puts still waiting for room (they may wait long).
+    /// </summary>
+    public Task FlushAsync(CancellationToken ct, bool waiting = true)
     {
         if (!IsConnected)
             return Task.CompletedTask;
         lock (Gate)
         {
-            if (_inFlight == 0 && _outgoing.Count == 0 && _putWaiters.Count == 0)
+            if (_inFlight == 0 && _outgoing.Count == 0 && (!waiting || _putWaiters.Count == 0))
                 return Task.CompletedTask;
+            if (_gone is { } gone)
+                return Task.FromException(gone);
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _flushWaiters.Add(done);
             ScheduleFlush();
             return done.Task.WaitAsync(ct);
+        }
+    }
+
+    public string QueuePath => OwnerPath;
+
+    public int Unsent
+    {
+        get
+        {
+            lock (Gate)
+                return _outgoing.Count + _inFlightItems.Sum() + _putWaiters.Count;
+        }
+    }
+
+    /// <summary>Items this process took from the queue ahead of its gets (prefetch) and holds now.</summary>
+    public int Prefetched
+    {
+        get
+        {
+            lock (Gate)
+                return _buffer.Count;
         }
     }
 
@@ -393,6 +424,7 @@ internal sealed class QueueClient<T> : RemoteClient
         var gone = new ActorPoolException($"The queue at {OwnerPath} is gone: the process that created it has ended.");
         lock (Gate)
         {
+            _gone = gone;
             _putError ??= "the queue is gone";
             _putWaiters.FailAll(gone);
             _getWaiters.FailAll(gone);

@@ -54,6 +54,7 @@ internal static class ProcessTargetRunner
             {
             }
             Console.Out.Flush();
+            Queues.PendingPuts.Abandon("its parent process ended");
             Environment.Exit(128 + 15); // as if terminated, which is what Python does to daemons at exit
         })
         { IsBackground = true, Name = "actorpool-daemon-parent-watch" }.Start();

@@ -224,7 +224,13 @@ internal sealed class WorkerActor : ReceiveActor, IWithTimers
             return;
         }
         _exit.Set(code);
-        _system.Terminate();
+        // Puts of its tasks reach their queues before the worker's ActorSystem goes (bounded), off this actor's thread.
+        var system = _system;
+        Task.Run(() =>
+        {
+            WorkerNode.FlushPuts(_handshake);
+            system.Terminate();
+        });
     }
 
     private void Register()

@@ -46,11 +46,8 @@ internal static class WorkerNode
         Hosting.ProcessTrust.Adopt(handshake.Tls);
         var started = new TaskCompletionSource<ActorSystem>(TaskCreationOptions.RunContinuationsAsynchronously);
         var wanted = new ManualResetEventSlim();
-        void Stop(int code)
-        {
-            exit.Set(code);
-            started.Task.ContinueWith(static t => t.Result.Terminate(), TaskScheduler.Default);
-        }
+        // The main thread below flushes the tasks' puts and stops the ActorSystem, if one was started.
+        void Stop(int code) => exit.Set(code);
         // Queue and lock handles used by tasks need an ActorSystem: they ask for it, and wait while it starts.
         Hosting.Runtime.UseWorkerSystem(started.Task, wanted.Set);
         var linked = TaskRunner.Connect(handshake) is { } link
@@ -83,7 +80,10 @@ internal static class WorkerNode
             }
             exit.Signaled.Wait();
             if (started.Task.IsCompleted)
+            {
+                FlushPuts(handshake);
                 started.Task.Result.Terminate().Wait(TimeSpan.FromSeconds(2));
+            }
         }
         else
         {
@@ -100,6 +100,17 @@ internal static class WorkerNode
         if (stdinClosed.Wait(TimeSpan.FromMilliseconds(200)))
             swept.Wait(TimeSpan.FromSeconds(2));
         return exit.Value;
+    }
+
+    /// <summary>
+    /// Retired, drained, or its pool closing: what its tasks put reaches their queues before its ActorSystem goes
+    /// (bounded). When the pool's process has died instead, nothing can arrive: it is only said what is lost.
+    /// </summary>
+    internal static void FlushPuts(WorkerHandshake handshake)
+    {
+        if (handshake.ParentPid > 0 && (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) && getppid() != handshake.ParentPid)
+            Queues.PendingPuts.Abandon("the pool's process ended");
+        Queues.PendingPuts.FlushAll(Queues.PendingPuts.Bound);
     }
 
     /// <summary>
@@ -121,6 +132,7 @@ internal static class WorkerNode
             }
             // Nobody will read a result; leave within half a second.
             stdinClosed.Set();
+            Queues.PendingPuts.Abandon("the pool's process ended");
             exit.Set(WorkerProgram.ExitOk);
             SweepIfOrphaned(handshake);
             swept.Set();

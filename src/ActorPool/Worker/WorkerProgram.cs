@@ -11,11 +11,12 @@ namespace ActorPool.Worker;
 /// <see cref="Target"/> the process is an <see cref="ActorProcess"/>: it runs that one target (named
 /// <see cref="WorkerId"/>) and exits, ending with its parent only when <see cref="Daemon"/>. <see cref="Tls"/> is the TLS
 /// identity its ActorSystem speaks (that of the pool's ActorSystem; absent: plain TCP, for a pool in an application's
-/// own ActorSystem).
+/// own ActorSystem). <see cref="StartMethod"/> is the method that started it: the child's own
+/// <see cref="StartMethods.Current"/>, so the pools and processes it starts use it too (as Python's children do).
 /// </summary>
 internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid, int MaxFrameSize,
     string? SpillFolder = null, string? DataSocket = null, string? EntryAssembly = null, byte[]? Target = null, bool Daemon = false,
-    Hosting.TlsIdentity? Tls = null)
+    Hosting.TlsIdentity? Tls = null, string? StartMethod = null)
 {
     /// <summary>The calling program's entry assembly, as a handshake names it.</summary>
     public static string? CallerEntryAssembly { get; } = System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name;
@@ -116,8 +117,16 @@ internal static class WorkerProgram
             Console.Error.WriteLine($"ActorPool worker: unreadable settings on standard input: {e.Message}");
             return ExitHandshake;
         }
+        if (handshake?.StartMethod is { } method)
+            StartMethods.Inherit(method);
         if (handshake?.Target is { Length: > 0 })
-            Environment.Exit(ProcessTargetRunner.Run(handshake)); // whatever a spare's ActorSystem threads do
+        {
+            // A child needs no spare's ActorSystem (its queues and locks use a client system of its own, on demand).
+            // It ends as a .NET program does: Main returns, and the runtime waits for the foreground threads the target
+            // started (Python waits for non-daemon threads), then runs the exit hooks (which deliver its puts).
+            system?.Terminate();
+            return ProcessTargetRunner.Run(handshake);
+        }
         if (handshake is null || string.IsNullOrEmpty(handshake.Coordinator) || string.IsNullOrEmpty(handshake.WorkerId))
         {
             // A spare whose program ended before taking it: leave at once, whatever its ActorSystem's threads do.

@@ -57,6 +57,28 @@ public static class TestFunctions
 
     public static void Nap(int millis) => Thread.Sleep(millis);
 
+    /// <summary>Puts <paramref name="first"/> .. first + count - 1 and returns at once: nothing waits for them to arrive.</summary>
+    public static int PutMany(ActorQueue<int> queue, int first, int count)
+    {
+        for (var i = first; i < first + count; i++)
+            queue.Put(i);
+        return Environment.ProcessId;
+    }
+
+    /// <summary>A target that starts a foreground thread and returns; the thread writes <paramref name="path"/> a second later.</summary>
+    public static void StartForegroundThread(string path) =>
+        new Thread(() =>
+        {
+            Thread.Sleep(1000);
+            File.WriteAllText(path, "done");
+        }) { IsBackground = false }.Start();
+
+    /// <summary><see cref="PutMany"/> as an <see cref="ActorProcess"/> target.</summary>
+    public static void PutAndReturn(ActorQueue<int> queue, int count) => PutMany(queue, 0, count);
+
+    /// <summary>A task that returns nothing (Python's None): its effect is a file naming the worker's pid.</summary>
+    public static void Touch(string path) => File.WriteAllText(path, Environment.ProcessId.ToString());
+
     public static void NapTimes(int millis, int times = 2)
     {
         for (var i = 0; i < times; i++)
@@ -71,6 +93,9 @@ public static class TestFunctions
     public static string? Greeting;
 
     public static void Init(string greeting, int times) => Greeting = string.Concat(Enumerable.Repeat(greeting, times));
+
+    /// <summary>An initializer whose every run leaves a line (the worker's pid) in <paramref name="path"/>.</summary>
+    public static void InitMarker(string path) => File.AppendAllText(path, $"{Environment.ProcessId}\n");
 
     public static void FailingInit() => throw new InvalidOperationException("no database here");
 

@@ -38,6 +38,22 @@ public class PayloadSpec
         Assert.Contains("stream", error.Message);
         Assert.Contains("System.IO.MemoryStream", error.Message);
         Assert.Contains("inside the task", error.Message);
+        Assert.DoesNotContain("does not use", error.Message); // this lambda does use it
+    }
+
+    [Fact]
+    public void Payload_must_say_when_the_refused_captured_value_belongs_to_a_sibling_lambda()
+    {
+        // C# gives both lambdas one closure object: the first, which never touches the stream, carries it too.
+        using var stream = new MemoryStream();
+        var k = 3;
+        Func<int, int> pure = x => x * k;
+        Func<int, long> other = x => x + stream.Length;
+        var error = Assert.Throws<NotSendableException>(() => Payload.SerializeFunction(pure, new MapFunction<int, int>(pure), "task function"));
+        Assert.Contains("stream", error.Message);
+        Assert.Contains("This lambda does not use 'stream' itself", error.Message);
+        Assert.Contains("one closure object per scope", error.Message);
+        Assert.Equal(3, other(0) + 3 - stream.Length);
     }
 
     [Fact]
