@@ -121,7 +121,10 @@ public sealed class ClusterSpec : IDisposable
     {
         var (pool, first, second) = await StartCoordinatorAndTwoNodesAsync();
         var env = new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = _secret };
-        var call = pool.MapAsync(TestFunctions.SlowPid, [8000, 100, 100], chunkSize: 1);
+        // Task 0 runs until the watchers below have seen it (not for a fixed time a busy machine may outlast).
+        var gate = Path.Combine(Path.GetTempPath(), $"actorpool-gate-{Guid.NewGuid():N}");
+        _files.Add(gate);
+        var call = pool.MapAsync(TestFunctions.PidWhenOpen, [gate, "", ""], chunkSize: 1);
         Assert.True(await Processes.WaitUntil(() => pool.GetStatus().Calls is [{ Completed: 2 }], TimeSpan.FromSeconds(30)), pool.GetStatus().ToString());
         var callId = pool.GetStatus().Calls[0].CallId;
 
@@ -147,6 +150,9 @@ public sealed class ClusterSpec : IDisposable
                 watching.Stdout + watching.Stderr);
             Assert.Contains($"longest running: task 0 of call {callId} on ", watching.Stdout);
             Assert.Contains("workers: 1 busy, 1 idle", watching.Stdout);
+            Assert.True(await Processes.WaitUntil(() => terminal.Stdout.Contains($"call {callId}: 2/3 tasks done"), TimeSpan.FromSeconds(30)),
+                terminal.Stdout + terminal.Stderr);
+            File.WriteAllText(gate, "open");
             await call.WaitAsync(TimeSpan.FromSeconds(60));
             Assert.True(await Processes.WaitUntil(() => watching.Stdout.Contains($"call {callId}: ended"), TimeSpan.FromSeconds(10)), watching.Stdout);
             using (var interrupt = System.Diagnostics.Process.Start("kill", ["-INT", watching.Pid.ToString()]))

@@ -22,6 +22,34 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(120);
     private static readonly string HostileDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Hostile.dll");
+
+    /// <summary>
+    /// The hostile program where uid 65534 can read it: this build's folder may sit below one only its owner may enter
+    /// (a clone in a mktemp folder, 0700), so the program and its dependencies are copied to a folder of their own in
+    /// the temp directory, readable by all, removed with the test.
+    /// </summary>
+    private string HostileDllForOthers()
+    {
+        if (OperatingSystem.IsWindows())
+            return HostileDll; // no uid to switch to there
+        if (_hostileCopy is { } copied)
+            return Path.Combine(copied, "ActorPool.Hostile.dll");
+        var folder = Path.Combine(Path.GetTempPath(), $"actorpool-hostile-{Guid.NewGuid():N}");
+        _hostileCopy = folder;
+        var readable = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute |
+                       UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+        foreach (var source in Directory.EnumerateFiles(AppContext.BaseDirectory, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(folder, Path.GetRelativePath(AppContext.BaseDirectory, source));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!, readable);
+            File.Copy(source, target);
+            File.SetUnixFileMode(target, readable);
+        }
+        File.SetUnixFileMode(folder, readable);
+        return Path.Combine(folder, "ActorPool.Hostile.dll");
+    }
+
+    private string? _hostileCopy;
     private readonly string _dir = Directory.CreateTempSubdirectory("actorpool-security-").FullName;
     private readonly List<Pool> _pools = new();
 
@@ -30,6 +58,8 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
         foreach (var pool in _pools)
             pool.Terminate();
         Directory.Delete(_dir, recursive: true);
+        if (_hostileCopy is not null && Directory.Exists(_hostileCopy))
+            Directory.Delete(_hostileCopy, recursive: true);
     }
 
     /// <summary>
@@ -40,7 +70,7 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
     {
         var asOther = Environment.UserName == "root" && File.Exists("/usr/bin/setpriv");
         using var program = asOther
-            ? StartedProgram.Start("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "dotnet", HostileDll, .. args],
+            ? StartedProgram.Start("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "dotnet", HostileDllForOthers(), .. args],
                 new Dictionary<string, string?> { ["HOME"] = _dir, ["DOTNET_CLI_HOME"] = _dir, ["DOTNET_NOLOGO"] = "1" })
             : StartedProgram.Start("dotnet", [HostileDll, .. args], new Dictionary<string, string?>());
         var exit = await program.WaitForExitAsync(Bound);

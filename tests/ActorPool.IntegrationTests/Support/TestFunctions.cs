@@ -14,6 +14,19 @@ public static class TestFunctions
 
     public static int Divide(int x) => 100 / x;
 
+    /// <summary>
+    /// Runs until the file <paramref name="gate"/> exists (a test opens it when it has seen what it waits for; at most
+    /// 2 minutes), or 100 ms for an empty name: a long task whose length does not depend on how busy the machine is.
+    /// </summary>
+    public static int PidWhenOpen(string gate)
+    {
+        if (gate.Length == 0)
+            Thread.Sleep(100);
+        for (var waited = 0; gate.Length > 0 && !File.Exists(gate) && waited < 120_000; waited += 50)
+            Thread.Sleep(50);
+        return Environment.ProcessId;
+    }
+
     public static (int Pid, int Thread) SlowPidAndThread(int millis)
     {
         Thread.Sleep(millis);
