@@ -45,7 +45,7 @@ public sealed class LockHolder : IDisposable, IAsyncDisposable
 }
 
 /// <summary>
-/// What <see cref="ActorLock"/>, <see cref="ActorRLock"/> and <see cref="ActorSemaphore"/> share: a named lock held by
+/// What <see cref="ActorLock"/>, <see cref="ActorRLock"/>, <see cref="ActorSemaphore"/> and <see cref="ActorBoundedSemaphore"/> share: a named lock held by
 /// the lock manager, a cluster-singleton actor of the process that created it, usable from every process it is
 /// passed to (as a task's argument, through the initializer, or to an <see cref="ActorProcess"/>).
 /// </summary>
@@ -57,10 +57,12 @@ public abstract class ActorLockBase
     private readonly int _permits;
 
     private readonly bool _reentrant;
+    private readonly bool _counting;
 
-    private protected ActorLockBase(string? name, bool exclusive, int permits, bool reentrant = false)
+    private protected ActorLockBase(string? name, bool exclusive, int permits, bool reentrant = false, bool counting = false)
     {
         _reentrant = reentrant;
+        _counting = counting;
         if (name is not null && string.IsNullOrWhiteSpace(name))
             throw new ArgumentException("A lock's name must not be blank (or pass null for a new anonymous lock).", nameof(name));
         _name = name ?? $"lock-{Guid.NewGuid():N}";
@@ -72,7 +74,7 @@ public abstract class ActorLockBase
     /// <summary>The lock's name: the same name in the same program is the same lock.</summary>
     public string Name => _name;
 
-    private protected LockClient Client => LockClient.For(_managerPath, new LockSpec(_name, _exclusive, _permits, _reentrant));
+    private protected LockClient Client => LockClient.For(_managerPath, new LockSpec(_name, _exclusive, _permits, _reentrant, _counting));
 
     /// <summary>Acquires (at most <paramref name="timeout"/>); on success records the grant's token and abandonment.</summary>
     private async Task<LockGrant?> TryAcquireAsync(TimeSpan? timeout, CancellationToken ct)
@@ -176,19 +178,49 @@ public sealed class ActorRLock : ActorLockBase
 }
 
 /// <summary>
-/// Python's <c>BoundedSemaphore(n)</c> across processes: up to <c>n</c> permits held at once, waiters served first come,
-/// first served; a process may release only what it acquired.
+/// Python's <c>Semaphore(value)</c> across processes: a counter that <see cref="Acquire"/> takes one from (waiting,
+/// first come first served, while it is 0) and <see cref="Release"/> adds one to, from any process, whether or not
+/// that process acquired it; the value may rise above where it started. <c>new ActorSemaphore(0)</c> is the usual
+/// signal between processes: one waits in <c>Acquire</c>, another calls <c>Release</c>. Nothing is given back when a
+/// process that acquired it ends (it holds nothing): for permits that come back, use <see cref="ActorBoundedSemaphore"/>.
 /// </summary>
 public sealed class ActorSemaphore : ActorLockBase
 {
+    /// <summary>A semaphore whose value starts at <paramref name="value"/> (0 or more), named <paramref name="name"/> (null: a new anonymous one).</summary>
+    public ActorSemaphore(int value = 1, string? name = null) : base(name, exclusive: false, permits: CheckValue(value), counting: true)
+    {
+    }
+
+    private static int CheckValue(int value) => value >= 0
+        ? value
+        : throw new ArgumentOutOfRangeException(nameof(value), value, "A semaphore's initial value must be 0 or more (Python: ValueError).");
+
+    /// <summary>Python's <c>acquire(blocking=True, timeout=None)</c>: takes one from the value.</summary>
+    public bool Acquire(bool blocking = true, TimeSpan? timeout = null) => AcquireBlocking(blocking, timeout);
+
+    /// <summary>Waits to take one and returns it, released (one added back) by disposing.</summary>
+    /// <exception cref="TimeoutException">None within <paramref name="timeout"/>.</exception>
+    public Task<LockHolder> AcquireAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        HoldAsync(timeout, cancellationToken, Release);
+
+    /// <summary>Adds one to the value (Python's <c>release()</c>), waking the first waiter of any process.</summary>
+    public void Release() => Client.Release();
+}
+
+/// <summary>
+/// Python's <c>BoundedSemaphore(n)</c> across processes: up to <c>n</c> permits held at once, waiters served first come,
+/// first served; a process may release only what it acquired, and the permits of a process that ends come back.
+/// </summary>
+public sealed class ActorBoundedSemaphore : ActorLockBase
+{
     /// <summary>A semaphore of <paramref name="permits"/> named <paramref name="name"/> (null: a new anonymous one).</summary>
-    public ActorSemaphore(int permits, string? name = null) : base(name, exclusive: false, permits: CheckPermits(permits))
+    public ActorBoundedSemaphore(int permits, string? name = null) : base(name, exclusive: false, permits: CheckPermits(permits))
     {
     }
 
     private static int CheckPermits(int permits) => permits >= 1
         ? permits
-        : throw new ArgumentOutOfRangeException(nameof(permits), permits, "A semaphore needs at least 1 permit.");
+        : throw new ArgumentOutOfRangeException(nameof(permits), permits, "A bounded semaphore needs at least 1 permit (for a signal that starts at 0, use ActorSemaphore(0)).");
 
     /// <summary>Python's <c>acquire(blocking=True, timeout=None)</c> for one permit.</summary>
     public bool Acquire(bool blocking = true, TimeSpan? timeout = null) => AcquireBlocking(blocking, timeout);

@@ -125,9 +125,9 @@ public sealed class ActorLockSpec
     }
 
     [Fact]
-    public async Task A_semaphore_must_grant_at_most_its_permits_first_come_first_served()
+    public async Task A_bounded_semaphore_must_grant_at_most_its_permits_first_come_first_served()
     {
-        var sem = new ActorSemaphore(2);
+        var sem = new ActorBoundedSemaphore(2);
         var a = await sem.AcquireAsync(Bound);
         var b = await sem.AcquireAsync(Bound);
         Assert.True(b.FencingToken > a.FencingToken);
@@ -139,8 +139,31 @@ public sealed class ActorLockSpec
         (await waiting.WaitAsync(Bound)).Dispose();
         b.Dispose();
         Assert.Throws<InvalidOperationException>(sem.Release); // more releases than acquisitions
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ActorSemaphore(0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ActorBoundedSemaphore(0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ActorSemaphore(-1));
         Assert.Throws<ArgumentException>(() => new ActorLock(" "));
+    }
+
+    [Fact]
+    public async Task A_semaphore_of_zero_must_signal_between_processes_and_count_past_its_start()
+    {
+        // Python's Semaphore(0): one side waits in acquire, another process releases (it was refused: "at least 1 permit").
+        var signal = new ActorSemaphore(0);
+        Assert.False(signal.Acquire(blocking: false));
+        var waiting = Task.Run(() => signal.Acquire(timeout: Bound));
+        await Task.Delay(200);
+        Assert.False(waiting.IsCompleted);
+        var pool = new Pool(1);
+        using var terminating = new Terminating(pool);
+        var releaser = await pool.ApplyAsync(() => LockWork.ReleaseOnce(signal)).WaitAsync(Bound); // a process that never acquired it
+        Assert.NotEqual(Environment.ProcessId, releaser);
+        Assert.True(await waiting.WaitAsync(Bound));
+        // The value may rise above where it started: two releases, two acquisitions that do not wait.
+        signal.Release();
+        signal.Release();
+        Assert.True(signal.Acquire(blocking: false));
+        Assert.True(signal.Acquire(blocking: false));
+        Assert.False(signal.Acquire(blocking: false));
     }
 
     [Fact]
@@ -158,6 +181,12 @@ public sealed class ActorLockSpec
 /// <summary>What the lock tests' worker tasks do.</summary>
 public static class LockWork
 {
+    public static int ReleaseOnce(ActorSemaphore semaphore)
+    {
+        semaphore.Release();
+        return Environment.ProcessId;
+    }
+
     public static int AppendUnderLock(ActorLock lk, string file, int worker, int times)
     {
         for (var i = 0; i < times; i++)

@@ -148,12 +148,18 @@ internal sealed class LockClient : RemoteClient
 
     public void Release()
     {
+        EnsureConnected(); // a process may release a counting semaphore it never acquired
         lock (Gate)
         {
             if (!_spec.Exclusive)
             {
+                if (_spec.Counting)
+                {
+                    Tell(new LRelease(_spec.Name, 0)); // any process may raise a counting semaphore's value
+                    return;
+                }
                 if (_held == 0)
-                    throw new InvalidOperationException($"Semaphore '{_spec.Name}' was released more times than this process acquired it.");
+                    throw new InvalidOperationException($"Bounded semaphore '{_spec.Name}' was released more times than this process acquired it (Python's ValueError).");
                 _held--;
                 Tell(new LRelease(_spec.Name, 0));
                 return;

@@ -65,6 +65,12 @@ internal sealed class LockManager : ReceiveActor
 
     private void OnRelease(LRelease m)
     {
+        if (_locks.TryGetValue(m.Name, out var counting) && counting.Spec.Counting)
+        {
+            counting.Value++; // any process may release a counting semaphore, held or not
+            Serve(counting);
+            return;
+        }
         if (!_locks.TryGetValue(m.Name, out var l) || !l.Holders.TryGetValue(Sender, out var held))
             return; // a stale release (the process was taken for gone): nothing it holds
         if (held == 1)
@@ -86,6 +92,12 @@ internal sealed class LockManager : ReceiveActor
         {
             var (client, id) = l.Waiters[0];
             l.Waiters.RemoveAt(0);
+            if (l.Spec.Counting)
+            {
+                l.Value--; // its value, not a holder's permit: nobody gets it back when the taker's process ends
+                client.Tell(new LGrant(l.Spec.Name, id, ++l.Token, false, Revoke: false));
+                continue;
+            }
             l.Holders[client] = l.Holders.GetValueOrDefault(client) + 1;
             l.InUse[client] = true;
             var abandoned = l.Abandoned;
@@ -128,12 +140,16 @@ internal sealed class LockManager : ReceiveActor
         public Dictionary<IActorRef, bool> InUse { get; } = new();
         public List<(IActorRef Client, long Id)> Waiters { get; } = new();
 
-        public int Free => Spec.Permits - Holders.Values.Sum();
+        /// <summary>A counting semaphore's value.</summary>
+        public int Value { get; set; } = spec.Permits;
+
+        public int Free => Spec.Counting ? Value : Spec.Permits - Holders.Values.Sum();
     }
 }
 
 internal static class LockSpecExtensions
 {
     public static string Describe(this LockSpec spec) =>
-        spec.Exclusive ? (spec.Reentrant ? "reentrant lock" : "lock") : $"semaphore of {spec.Permits}";
+        spec.Exclusive ? (spec.Reentrant ? "reentrant lock" : "lock")
+        : spec.Counting ? $"semaphore of initial value {spec.Permits}" : $"bounded semaphore of {spec.Permits}";
 }

@@ -3,10 +3,11 @@ using ActorPool.Protocol;
 namespace ActorPool.Locks;
 
 /// <summary>
-/// What a named lock is: a mutex (one holder; <see cref="Reentrant"/> for an RLock) or a semaphore of
-/// <see cref="Permits"/>.
+/// What a named lock is: a mutex (one holder; <see cref="Reentrant"/> for an RLock), a bounded semaphore of
+/// <see cref="Permits"/> held by processes, or (<see cref="Counting"/>) a counting semaphore whose value starts at
+/// <see cref="Permits"/> and that any process may release (Python's <c>Semaphore</c>).
 /// </summary>
-internal sealed record LockSpec(string Name, bool Exclusive, int Permits, bool Reentrant = false) : IPoolMessage;
+internal sealed record LockSpec(string Name, bool Exclusive, int Permits, bool Reentrant = false, bool Counting = false) : IPoolMessage;
 
 // A process talks to the lock manager through one client actor: its identity as a holder, watched by the manager.
 
