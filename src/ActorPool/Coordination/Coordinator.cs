@@ -708,6 +708,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
     private void ReplyWaiters()
     {
         ReportGauges();
+        if (_readyWaiters.Count == 0 && _idleWaiters.Count == 0 && _stopWaiters.Count == 0)
+            return; // the usual case, after each result: nobody to tell
         var status = Status();
         if (_readyWaiters.Count > 0 && (status.ReadyWorkers >= _settings.Processes || _brokenReason is not null || _stopping))
         {

@@ -54,10 +54,6 @@ internal static class Runtime
 
     private static Task<ActorSystem>? _worker;
     private static Action? _startWorkerSystem;
-    private static bool _workerSystemWanted;
-
-    /// <summary>A task has asked for the worker's ActorSystem (perhaps before the worker could be told).</summary>
-    public static bool WorkerSystemWanted => Volatile.Read(ref _workerSystemWanted);
 
     /// <summary>Called by a spawned worker: its ActorSystem (once started) serves this process's handles.</summary>
     public static void UseWorkerSystem(Task<ActorSystem> system, Action startNow)
@@ -83,7 +79,6 @@ internal static class Runtime
         {
             if (_worker is not { } worker)
                 return null;
-            Volatile.Write(ref _workerSystemWanted, true);
             _startWorkerSystem?.Invoke();
             return worker.GetAwaiter().GetResult();
         }

@@ -12,8 +12,6 @@ namespace ActorPool.Protocol;
 /// </summary>
 internal sealed class DataLink : IWorkerChannel, IDisposable
 {
-    public string Transport => "data link";
-
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly BufferedStream _input;

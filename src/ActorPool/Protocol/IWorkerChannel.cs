@@ -11,9 +11,6 @@ namespace ActorPool.Protocol;
 /// </summary>
 internal interface IWorkerChannel
 {
-    /// <summary>The transport's name, for logs.</summary>
-    string Transport { get; }
-
     /// <summary>Sends one message; false when the channel is closed (the other end is gone).</summary>
     bool TrySend(object message);
 }
@@ -26,8 +23,6 @@ internal interface IWorkerChannel
 internal sealed class RemoteChannel(IActorRef to, IActorRef from) : IWorkerChannel
 {
     private readonly bool _local = to.Path.Address.HasLocalScope;
-
-    public string Transport => _local ? "in process" : "akka.remote";
 
     public IActorRef Target => to;
 
