@@ -102,11 +102,19 @@ root.SetAction(async (parse, ct) =>
             return 2;
         }
     }
+    // As in Python, the workers get the queue and the lock through the pool's initializer (Pool(initializer=...,
+    // initargs=(lock,))), which keeps them for the tasks; the pool's workers connect to them while they start.
+    var results = parse.GetValue(withQueue) ? new ActorQueue<string>() : null;
+    var printLock = parse.GetValue(withLock) ? new ActorLock("seed-print") : null;
     Pool created;
     try
     {
         var workerCount = hocon is not null && parse.GetResult(workers) is null or { Implicit: true } ? (int?)null : n;
-        created = new Pool(new PoolOptions { Processes = workerCount, StartMethod = parse.GetValue(startMethod), Config = hocon });
+        created = new Pool(new PoolOptions
+        {
+            Processes = workerCount, StartMethod = parse.GetValue(startMethod), Config = hocon,
+            Initializer = results is null && printLock is null ? null : SeedExample.Share, InitArgs = results is null && printLock is null ? null : [results, printLock],
+        });
     }
     catch (ArgumentException e)
     {
@@ -121,8 +129,6 @@ root.SetAction(async (parse, ct) =>
     await ready;
     var startup = clock.Elapsed;
 
-    var results = parse.GetValue(withQueue) ? new ActorQueue<string>() : null;
-    var printLock = parse.GetValue(withLock) ? new ActorLock("seed-print") : null;
     if (printLock is not null)
         using (printLock.Lock()) { } // the lock manager is up before the timing starts
     clock.Restart();
@@ -135,8 +141,8 @@ root.SetAction(async (parse, ct) =>
     {
         // The tasks put their results into a queue this program reads as they come.
         var tasks = pairs
-            ? pool.MapPairedAsync(item => SeedExample.WorkIntoQueue(item, u, results, printLock), SeedExample.Data, batchSize: 2, progress: progress, cancellationToken: ct)
-            : pool.MapAsync(item => SeedExample.WorkIntoQueue(item, u, results, printLock), SeedExample.Data, progress: progress, cancellationToken: ct);
+            ? pool.MapPairedAsync(item => SeedExample.WorkIntoQueue(item, u), SeedExample.Data, batchSize: 2, progress: progress, cancellationToken: ct)
+            : pool.MapAsync(item => SeedExample.WorkIntoQueue(item, u), SeedExample.Data, progress: progress, cancellationToken: ct);
         var received = new List<string>();
         while (received.Count < SeedExample.Data.Length)
         {
@@ -150,8 +156,8 @@ root.SetAction(async (parse, ct) =>
     else
     {
         done = pairs
-            ? await pool.MapPairedAsync(item => SeedExample.Work(item, u, printLock), SeedExample.Data, batchSize: 2, progress: progress, cancellationToken: ct)
-            : await pool.MapAsync(item => SeedExample.Work(item, u, printLock), SeedExample.Data, progress: progress, cancellationToken: ct);
+            ? await pool.MapPairedAsync(item => SeedExample.Work(item, u), SeedExample.Data, batchSize: 2, progress: progress, cancellationToken: ct)
+            : await pool.MapAsync(item => SeedExample.Work(item, u), SeedExample.Data, progress: progress, cancellationToken: ct);
     }
     var elapsed = clock.Elapsed;
 

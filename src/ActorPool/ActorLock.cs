@@ -49,7 +49,7 @@ public sealed class LockHolder : IDisposable, IAsyncDisposable
 /// the lock manager, a cluster-singleton actor of the process that created it, usable from every process it is
 /// passed to (as a task's argument, through the initializer, or to an <see cref="ActorProcess"/>).
 /// </summary>
-public abstract class ActorLockBase
+public abstract class ActorLockBase : IProcessHandle
 {
     private readonly string _managerPath;
     private readonly string _name;
@@ -70,6 +70,8 @@ public abstract class ActorLockBase
         _permits = permits;
         _managerPath = Runtime.LockManagerPath;
     }
+
+    string IProcessHandle.OwnerPath => _managerPath;
 
     /// <summary>The lock's name: the same name in the same program is the same lock.</summary>
     public string Name => _name;

@@ -22,7 +22,7 @@ namespace ActorPool;
 /// process's next put fails. Python's <c>close()</c> is per process; there is no need for it here.</para>
 /// <para>The queue lives in the process that created it, as long as that process runs.</para>
 /// </remarks>
-public class ActorQueue<T>
+public class ActorQueue<T> : Hosting.IProcessHandle
 {
     private readonly string _path;
     private readonly int _maxSize;
@@ -47,6 +47,8 @@ public class ActorQueue<T>
 
     /// <summary>The queue actor's full address (tests knock on it).</summary>
     internal string ActorPath => _path;
+
+    string Hosting.IProcessHandle.OwnerPath => _path;
 
     private QueueClient<T> Client => QueueClient<T>.For(_path, _maxSize);
 

@@ -76,6 +76,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
             config = userConfig.WithFallback(appKeys).WithFallback(PoolSettings.Reference);
         }
         _settings = PoolSettings.Create(config, options);
+        Payload.TakeSeenOwners();
         var initializer = PrepareInitializer(options);
         var thread = _settings.Method == StartMethodKind.Thread;
 
@@ -142,6 +143,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
                 loggerFactory.CreateLogger("ActorPool.Launcher"), workerTls);
         try
         {
+            WarmHandleHosts(); // the initializer's queues and locks: its workers connect to them as they start
             _coordinator = _system.ActorOf(Coordinator.Props(_settings, _launcher, secret, initializer), coordinatorName);
         }
         catch (InvalidActorNameException) when (cluster is not null)
@@ -282,6 +284,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         var size = chunkSize ?? DefaultChunkSize(input.Count);
         CheckChunkSize(size);
         var fn = FunctionCache.Get(function, wrap, "task function");
+        WarmHandleHosts();
         var chunks = new List<PreparedChunk>(); // every argument serialized before anything is dispatched
         try
         {
@@ -370,6 +373,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
                     : $"A batch of {batchSize} runs its items at the same time on {batchSize} distinct workers, but this pool has " +
                       $"{_settings.Processes}: use a batchSize of at most {_settings.Processes}, or a pool with more processes.");
         var fn = FunctionCache.Get(function, static f => new MapFunction<T, TResult>(f), "task function");
+        WarmHandleHosts();
         var input = items as IReadOnlyList<T> ?? items.ToList();
         var batches = new List<PreparedChunk[]>((input.Count + batchSize - 1) / batchSize);
         var results = new List<TResult>(input.Count);
@@ -455,6 +459,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         CheckChunkSize(chunkSize);
         var limits = Limits(timeouts);
         var fn = FunctionCache.Get(function, wrap, "task function");
+        WarmHandleHosts();
         long? total = items.TryGetNonEnumeratedCount(out var count) ? count : null;
         var interval = _settings.ProgressInterval;
         return PoolCall<TResult>.Run(_coordinator, fn, PrepareChunks(items, chunkSize), _settings.MaxChunksInFlightPerCall, ordered, _stopped.Token, cancellationToken, limits,
@@ -497,6 +502,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(function);
         var limits = Limits(timeouts);
         var fn = FunctionCache.Get(function, wrap, "task function");
+        WarmHandleHosts();
         var chunk = new PreparedChunk(0, 0, 1, Blob.Of(UnitChunk));
         await foreach (var segment in PoolCall<TResult>.RunChunks(_coordinator, fn, [chunk], 1, ordered: true, _stopped.Token, cancellationToken, limits: limits,
                            totalTasks: 1, operation: "apply").ConfigureAwait(false))
@@ -699,12 +705,40 @@ public sealed class Pool : IAsyncDisposable, IDisposable
     {
         var array = buffer.ToArray();
         var items = Payload.SerializeItems(array, (int)Math.Min(first, int.MaxValue), _spillFolder);
+        WarmHandleHosts();
         var maxPayload = _settings.MaxPayloadBytes;
         if (!items.IsFile && items.Inline.Length > maxPayload)
             throw new NotSendableException(
                 $"Arguments {first}..{first + array.Length - 1} serialize to {items.Inline.Length:N0} bytes, more than a message may carry " +
                 $"({maxPayload:N0}; akka.remote.dot-netty.tcp.maximum-frame-size). Use a smaller chunkSize, or raise the frame size in PoolOptions.Config.");
         return new PreparedChunk(index, first, array.Length, items);
+    }
+
+    private readonly HashSet<string> _warmHosts = [];
+
+    /// <summary>
+    /// The hosts of the queues and locks this thread just found in a call's function or arguments (or the
+    /// initializer's): new ones go to the coordinator, which has the spawned workers start their connection to them
+    /// ahead of the tasks that use them.
+    /// </summary>
+    private void WarmHandleHosts()
+    {
+        if (Payload.TakeSeenOwners() is not { } owners)
+            return;
+        List<string>? fresh = null;
+        lock (_warmHosts)
+        {
+            foreach (var owner in owners)
+            {
+                if (_warmHosts.Count < LinkWarm.MaxHosts && _warmHosts.Add(owner))
+                    (fresh ??= []).Add(owner);
+            }
+        }
+        if (fresh is null)
+            return;
+        if (_launcher is ProcessLauncher launcher)
+            launcher.WarmOwners = [.. _warmHosts];
+        _coordinator?.TellLocal(new WarmHosts([.. fresh]));
     }
 
     private static byte[] PrepareInitializer(PoolOptions options)

@@ -174,6 +174,12 @@ public sealed class ActorQueueSpec
         var q = new ActorQueue<int>();
         var pool = new Pool(new PoolOptions { Processes = 2, Initializer = QueueWork.Init, InitArgs = [q] });
         using var terminating = new Terminating(pool);
+        // The workers connect to the queue's process as they start, before a task uses it: their ActorSystem (which
+        // a worker starts only for queues and locks) is up with no task run.
+        await pool.WaitForWorkersAsync().WaitAsync(Bound);
+        var workers = (await pool.GetStatusAsync()).Workers.Select(w => w.Pid!.Value).ToList();
+        Assert.True(await Processes.WaitUntil(() => workers.All(pid => Processes.ListeningPorts(pid).Count > 0), Bound),
+            "the workers did not connect to the initializer's queue before their first task");
         var pids = await pool.MapAsync(QueueWork.PutSquare, Enumerable.Range(1, 10), chunkSize: 1).WaitAsync(Bound);
         Assert.DoesNotContain(Environment.ProcessId, pids);
         var got = new List<int>();

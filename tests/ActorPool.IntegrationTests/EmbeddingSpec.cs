@@ -33,6 +33,8 @@ public sealed class EmbeddingSpec
             var pool = app.ActorPool().CreatePool(2);
             using (new Terminating(pool))
             {
+                // Both workers ready first: on a busy machine one may start long before the other and run every task.
+                await pool.WaitForWorkersAsync().WaitAsync(Bound);
                 var pids = await pool.MapAsync(TestFunctions.SlowPid, [100, 100, 100, 100], chunkSize: 1).WaitAsync(Bound);
                 Assert.DoesNotContain(Environment.ProcessId, pids);
                 Assert.Equal(2, pids.Distinct().Count());
@@ -47,7 +49,15 @@ public sealed class EmbeddingSpec
             // A second pool in the same system, with its own options.
             var second = new Pool(new PoolOptions { ActorSystem = app, Processes = 1 });
             using (new Terminating(second))
+            {
                 Assert.Equal([1, 4, 9], await second.MapAsync(TestFunctions.Square, [1, 2, 3]).WaitAsync(Bound));
+                // Its tasks use this program's queues and locks, which speak the program's TLS, not the application's
+                // plain TCP (the worker's clients failed: no transport for akka.ssl.tcp).
+                var q = new ActorQueue<int>();
+                var gate = new ActorLock();
+                Assert.Equal([2, 3], await second.MapAsync(x => { using (gate.Lock()) q.Put(x); return x; }, [2, 3]).WaitAsync(Bound));
+                Assert.Equal([2, 3], new[] { q.Get(Bound), q.Get(Bound) }.Order());
+            }
         }
         finally
         {

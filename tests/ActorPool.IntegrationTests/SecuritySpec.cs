@@ -82,34 +82,6 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
         return program.Stdout;
     }
 
-    /// <summary>TCP ports <paramref name="pid"/> listens on (Linux /proc: its sockets' inodes in the listening table).</summary>
-    private static List<int> ListeningPorts(int pid)
-    {
-        var inodes = new HashSet<string>();
-        foreach (var fd in Directory.EnumerateFiles($"/proc/{pid}/fd"))
-        {
-            try
-            {
-                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
-                    inodes.Add(target[8..^1]);
-            }
-            catch (IOException)
-            {
-            }
-        }
-        var ports = new List<int>();
-        foreach (var table in new[] { $"/proc/{pid}/net/tcp", $"/proc/{pid}/net/tcp6" })
-        {
-            foreach (var line in File.ReadLines(table).Skip(1))
-            {
-                var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                if (f.Length > 9 && f[3] == "0A" && inodes.Contains(f[9]))
-                    ports.Add(Convert.ToInt32(f[1][(f[1].LastIndexOf(':') + 1)..], 16));
-            }
-        }
-        return ports.Distinct().ToList();
-    }
-
     private static long RssBytes()
     {
         using var self = Process.GetCurrentProcess();
@@ -140,8 +112,8 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
 
         var paths = new List<string> { pool.CoordinatorPath, queue.ActorPath, Hosting.Runtime.LockManagerPath };
         foreach (var pid in workers)
-            Assert.Empty(ListeningPorts(pid)); // a spawned worker's traffic is all on its data link: nothing to attack over TCP
-        var sparePorts = spares.SelectMany(ListeningPorts).ToList();
+            Assert.Empty(Processes.ListeningPorts(pid)); // a spawned worker's traffic is all on its data link: nothing to attack over TCP
+        var sparePorts = spares.SelectMany(Processes.ListeningPorts).ToList();
         paths.AddRange(sparePorts.Select(port => $"akka.ssl.tcp://actorpool-worker@127.0.0.1:{port}/user/worker"));
         Assert.True(paths.Count >= 4, string.Join("\n", paths));
         var marker = Path.Combine(_dir, "pwned");
@@ -184,7 +156,7 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
     {
         var server = Launching.ForkServer.For(Configuration.PoolSettings.DefaultPreload, 1, 67108864);
         Assert.True(server.WhenReady(1, TimeSpan.FromSeconds(60)).GetAwaiter().GetResult(), "no forkserver spare became ready");
-        return Processes.ChildrenOf(Environment.ProcessId).Where(pid => ListeningPorts(pid).Count > 0).ToList();
+        return Processes.ChildrenOf(Environment.ProcessId).Where(pid => Processes.ListeningPorts(pid).Count > 0).ToList();
     }
 
     [Fact]
@@ -205,7 +177,7 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
             _pools.Add(pool);
             Assert.Equal([4], await pool.MapAsync(TestFunctions.Square, [2]).WaitAsync(Bound));
             var worker = (await pool.GetStatusAsync()).Workers.Single().Pid!.Value;
-            Assert.Empty(ListeningPorts(worker));
+            Assert.Empty(Processes.ListeningPorts(worker));
             var marker = Path.Combine(_dir, "pwned");
             var victim = Victim();
             var said = await Hostile(["akka", "--tls", "plain", "--marker", marker, "--victim", victim, "--coordinator", pool.CoordinatorPath,

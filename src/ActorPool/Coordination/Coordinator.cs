@@ -100,6 +100,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         });
         Receive<IdleCheck>(_ => ReplyWaiters());
         Receive<StopWorkers>(_ => OnStopWorkers());
+        Receive<WarmHosts>(OnWarmHosts);
         Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(OnMemberEvent);
         Receive<Akka.Cluster.ClusterEvent.CurrentClusterState>(_ => { });
         Receive<SelfRemoved>(_ => LostCluster("removed from its cluster"));
@@ -267,6 +268,20 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         private DispatchNow() { }
     }
 
+    /// <summary>The hosts of the queues and locks the pool's tasks use (told by the pool as it sends them).</summary>
+    private readonly List<string> _warmHosts = [];
+
+    /// <summary>New hosts: every worker on a data link starts its connection to them now, later workers when they are accepted.</summary>
+    private void OnWarmHosts(WarmHosts m)
+    {
+        var fresh = m.Hosts.Where(h => !_warmHosts.Contains(h)).Take(LinkWarm.MaxHosts - _warmHosts.Count).ToArray();
+        if (fresh.Length == 0)
+            return;
+        _warmHosts.AddRange(fresh);
+        foreach (var w in _workers.Values)
+            w.Link?.TrySend(new LinkWarm(fresh));
+    }
+
     private static readonly Action<WorkerHandle, object> DeliverTo = static (worker, message) => worker.Send(message);
 
     private void Dispatch()
@@ -295,6 +310,8 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         }
         w.Attach(m.Link);
         m.Link.TrySend(new WorkerAccepted(_initializer));
+        if (_warmHosts.Count > 0)
+            m.Link.TrySend(new LinkWarm([.. _warmHosts]));
         if (!Timers.IsTimerActive("watch-links"))
         {
             _lastWatch = Stopwatch.GetTimestamp();

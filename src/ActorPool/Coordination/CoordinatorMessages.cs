@@ -112,3 +112,6 @@ internal sealed record DataLinkRefused(string? WorkerId);
 
 /// <summary>A message a worker sent on its data link.</summary>
 internal sealed record FromWorker(string WorkerId, object Message);
+
+/// <summary>The pool's tasks use queues or locks of these hosts: its spawned workers connect to them ahead of use.</summary>
+internal sealed record WarmHosts(string[] Hosts);

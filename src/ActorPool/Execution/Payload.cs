@@ -253,6 +253,20 @@ internal static class Payload
     /// </summary>
     public const int MaxDepth = 1000;
 
+    [ThreadStatic]
+    private static HashSet<string>? _seenOwners;
+
+    /// <summary>
+    /// The owners of the queue and lock handles found in what this thread checked since the last call (a function's
+    /// captured values, arguments): null when none.
+    /// </summary>
+    public static HashSet<string>? TakeSeenOwners()
+    {
+        var seen = _seenOwners;
+        _seenOwners = null;
+        return seen;
+    }
+
     /// <summary>Walks an object graph and rejects values bound to this process (handles, threads, streams).</summary>
     private static void CheckValue(object? value, string path, HashSet<object> seen, int depth)
     {
@@ -269,6 +283,8 @@ internal static class Payload
         if (!type.IsValueType && !seen.Add(value))
             return;
         CheckType(type, path);
+        if (value is Hosting.IProcessHandle handle)
+            (_seenOwners ??= []).Add(handle.OwnerPath);
         switch (value)
         {
             case Delegate d:

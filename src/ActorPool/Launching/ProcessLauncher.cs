@@ -28,6 +28,9 @@ internal sealed class ProcessLauncher : IWorkerLauncher
     private readonly ConcurrentDictionary<string, WorkerProcess> _processes = new();
     private volatile bool _disposed;
 
+    /// <summary>The queues and locks the pool's tasks use: new workers connect to them as they start.</summary>
+    public string[] WarmOwners { get; set; } = [];
+
     public ProcessLauncher(string coordinatorPath, string secret, bool forwardOutput, int maxFrameSize, string? spillFolder,
         bool dataLink, ForkServer? server, ILogger logger, Hosting.TlsIdentity? tls)
     {
@@ -54,7 +57,8 @@ internal sealed class ProcessLauncher : IWorkerLauncher
         });
         var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId, _maxFrameSize, _spillFolder,
             _spillFolder is null || !_dataLink ? null : Path.Combine(_spillFolder, DataLinkListener.SocketName), WorkerHandshake.CallerEntryAssembly,
-            Tls: _tls, StartMethod: _server is null ? "spawn" : "forkserver");
+            Tls: _tls, StartMethod: _server is null ? "spawn" : "forkserver", Trust: ReferenceEquals(_tls, Hosting.ProcessTrust.Identity) ? null : Hosting.ProcessTrust.Identity,
+            Warm: WarmOwners is { Length: > 0 } warm ? warm : null);
         process.SendHandshake(handshake);
         if (_disposed)
             Kill(workerId);

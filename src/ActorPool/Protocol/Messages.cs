@@ -126,6 +126,16 @@ internal sealed record LinkPing(long Seq);
 /// <summary>A worker's answer to <see cref="LinkPing"/>.</summary>
 internal sealed record LinkPong(long Seq) : IWorkerMessage;
 
+/// <summary>
+/// The pool's tasks use queues or locks of these hosts (Akka addresses): a spawned worker starts its ActorSystem and
+/// connects to them in the background, so that the first use in a task does not wait for that.
+/// </summary>
+internal sealed record LinkWarm(string[] Hosts)
+{
+    /// <summary>At most this many hosts in one message (a worker ignores the rest).</summary>
+    public const int MaxHosts = 16;
+}
+
 /// <summary>The first frame a worker sends on the pool's data link: who it is, and that it belongs to this pool.</summary>
 internal sealed record DataLinkHello(string WorkerId, string Secret);
 

@@ -98,7 +98,7 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
 
     // ------------------------------------------------------------ frames of the direct data link
 
-    private enum Kind : byte { RunChunk = 1, RunChunks, ChunkDone, ChunksDone, ForgetCall, Retire, WorkerReady, WorkerInitFailed, Hello, Accepted, Rejected, Ping, Pong }
+    private enum Kind : byte { RunChunk = 1, RunChunks, ChunkDone, ChunksDone, ForgetCall, Retire, WorkerReady, WorkerInitFailed, Hello, Accepted, Rejected, Ping, Pong, Warm }
 
     /// <summary>Runs the data link codec once (a forkserver spare does, while it waits).</summary>
     public static void WarmUp()
@@ -109,7 +109,7 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
         [
             new RunChunks([new RunChunk(new ChunkId(1, 0), 1, [1], 1, Blob.Of([1]))]),
             new ChunksDone([new ChunkDone(new ChunkId(1, 0), 1, Blob.Of([1]), -1, null, 1)]),
-            new WorkerAccepted([]), new WorkerReady("w"), new DataLinkHello("w", "s"), new ForgetCall(1), new LinkPing(1), new LinkPong(1),
+            new WorkerAccepted([]), new WorkerReady("w"), new DataLinkHello("w", "s"), new ForgetCall(1), new LinkPing(1), new LinkPong(1), new LinkWarm(["h"]),
         ];
         foreach (var m in messages)
             WriteFrame(w, m);
@@ -144,6 +144,12 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
             case WorkerRejected m: w.Write((byte)Kind.Rejected); w.Write(m.Reason); w.Write(m.Retry); break;
             case LinkPing m: w.Write((byte)Kind.Ping); w.Write(m.Seq); break;
             case LinkPong m: w.Write((byte)Kind.Pong); w.Write(m.Seq); break;
+            case LinkWarm m:
+                w.Write((byte)Kind.Warm);
+                w.Write(Math.Min(m.Hosts.Length, LinkWarm.MaxHosts));
+                foreach (var host in m.Hosts.Take(LinkWarm.MaxHosts))
+                    w.Write(host);
+                break;
             default: throw new ArgumentException($"The data link does not carry {message.GetType()}.", nameof(message));
         }
     }
@@ -166,8 +172,20 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
             case Kind.Rejected: return new WorkerRejected(r.ReadString(), r.ReadBoolean());
             case Kind.Ping: return new LinkPing(r.ReadInt64());
             case Kind.Pong: return new LinkPong(r.ReadInt64());
+            case Kind.Warm: return new LinkWarm(ReadHosts(r));
             case var k: throw new InvalidDataException($"Unknown data link message kind {(byte)k}: the two ends run different ActorPool versions.");
         }
+    }
+
+    private static string[] ReadHosts(BinaryReader r)
+    {
+        var count = r.ReadInt32();
+        if (count is < 0 or > LinkWarm.MaxHosts)
+            throw new InvalidDataException($"A warm-up message names {count} hosts; at most {LinkWarm.MaxHosts} are allowed.");
+        var hosts = new string[count];
+        for (var i = 0; i < count; i++)
+            hosts[i] = r.ReadString();
+        return hosts;
     }
 
     private static void Write(BinaryWriter w, RunChunk m)

@@ -326,6 +326,9 @@ internal sealed class TaskRunner
     /// </summary>
     public Action? HardStopped { get; init; }
 
+    /// <summary>The pool says its tasks use queues or locks of these hosts (on the link's reader thread).</summary>
+    public Action<string[]>? Warm { get; init; }
+
     private readonly TaskClock _clock = new();
     private Thread? _watchdog;
 
@@ -357,6 +360,11 @@ internal sealed class TaskRunner
             if (message is LinkPing ping)
             {
                 link.TrySend(new LinkPong(ping.Seq)); // from this thread: the answer does not wait for a running task
+                continue;
+            }
+            if (message is LinkWarm warm)
+            {
+                Warm?.Invoke(warm.Hosts);
                 continue;
             }
             if (message is RunChunks batch)

@@ -1,6 +1,7 @@
 using ActorPool.Configuration;
 using Akka.Actor;
 using Akka.Configuration;
+using ActorPool.Protocol;
 
 namespace ActorPool.Worker;
 
@@ -43,7 +44,8 @@ internal static class WorkerNode
     public static int Run(WorkerHandshake handshake, ActorSystem? preStarted = null)
     {
         var exit = new ExitCode();
-        Hosting.ProcessTrust.Adopt(handshake.Tls);
+        // Queues and locks are this program's: their clients speak its process-tree identity.
+        Hosting.ProcessTrust.Adopt(handshake.Trust ?? handshake.Tls);
         var started = new TaskCompletionSource<ActorSystem>(TaskCreationOptions.RunContinuationsAsynchronously);
         var wanted = new ManualResetEventSlim();
         // The main thread below flushes the tasks' puts and stops the ActorSystem, if one was started.
@@ -56,7 +58,7 @@ internal static class WorkerNode
                 Console.Error.WriteLine($"ActorPool worker {handshake.WorkerId}: the pool refused it: {reason}");
                 Stop(WorkerProgram.ExitRejected);
             })
-            { HardStopped = () => Stop(WorkerProgram.ExitHardLimit) }
+            { HardStopped = () => Stop(WorkerProgram.ExitHardLimit), Warm = hosts => Warm(hosts, wanted, started.Task) }
             : null;
 
         var stdinClosed = new ManualResetEventSlim();
@@ -65,6 +67,8 @@ internal static class WorkerNode
 
         if (linked is not null)
         {
+            if (handshake.Warm is { Length: > 0 } owners)
+                Warm(owners, wanted, started.Task);
             // All of this worker's traffic with the pool is on its data link (work, results, readiness, pings: the
             // pool sees it gone when its process exits or it stops answering). It listens on no port: there is no
             // ActorSystem until a task asks for one, for a queue or a lock, and that one has no worker actor.
@@ -74,7 +78,7 @@ internal static class WorkerNode
             while (!exit.IsSet)
             {
                 if (WaitHandle.WaitAny([exit.Signaled.WaitHandle, wanted.WaitHandle]) == 1 && !started.Task.IsCompleted)
-                    started.SetResult(CreateSystem(handshake.MaxFrameSize, handshake.Tls));
+                    started.SetResult(CreateSystem(handshake.MaxFrameSize, handshake.Trust ?? handshake.Tls));
                 if (started.Task.IsCompleted)
                     break;
             }
@@ -100,6 +104,25 @@ internal static class WorkerNode
         if (stdinClosed.Wait(TimeSpan.FromMilliseconds(200)))
             swept.Wait(TimeSpan.FromSeconds(2));
         return exit.Value;
+    }
+
+    /// <summary>
+    /// The pool's tasks use queues or locks of <paramref name="hosts"/>: start this worker's ActorSystem now (on the main
+    /// thread, as on first use) and connect to each host in the background (an Identify of its guardians), so that the
+    /// TLS association is up before a task needs it. Only a speed-up: failures are the first use's to report.
+    /// </summary>
+    private static void Warm(string[] hosts, ManualResetEventSlim wanted, Task<ActorSystem> started)
+    {
+        var owners = hosts.Take(LinkWarm.MaxHosts)
+            .Select(h => h.Length <= 512 && ActorPath.TryParse(h, out var path) && path.Address.Host is not null ? path : null).OfType<ActorPath>().ToList();
+        if (owners.Count == 0)
+            return;
+        wanted.Set();
+        started.ContinueWith(t =>
+        {
+            foreach (var owner in owners)
+                t.Result.ActorSelection(owner).ResolveOne(TimeSpan.FromSeconds(30));
+        }, CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
     }
 
     /// <summary>

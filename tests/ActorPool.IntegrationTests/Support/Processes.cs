@@ -32,6 +32,34 @@ internal static class Processes
         return children;
     }
 
+    /// <summary>TCP ports <paramref name="pid"/> listens on (Linux /proc: its sockets' inodes in the listening table).</summary>
+    public static List<int> ListeningPorts(int pid)
+    {
+        var inodes = new HashSet<string>();
+        foreach (var fd in Directory.EnumerateFiles($"/proc/{pid}/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
+                    inodes.Add(target[8..^1]);
+            }
+            catch (IOException)
+            {
+            }
+        }
+        var ports = new List<int>();
+        foreach (var table in new[] { $"/proc/{pid}/net/tcp", $"/proc/{pid}/net/tcp6" })
+        {
+            foreach (var line in File.ReadLines(table).Skip(1))
+            {
+                var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length > 9 && f[3] == "0A" && inodes.Contains(f[9]))
+                    ports.Add(Convert.ToInt32(f[1][(f[1].LastIndexOf(':') + 1)..], 16));
+            }
+        }
+        return ports.Distinct().ToList();
+    }
+
     public static bool IsAlive(int pid)
     {
         try
