@@ -106,28 +106,30 @@ internal static class Program
         ];
         object[] asks = [GetCounts.Instance, GetPoolStatus.Instance, new StatusRequest("00"), WaitForWorkers.Instance];
         var breaches = 0;
-        foreach (var raw in paths)
+        var targets = paths.Select(raw => (Path: Scheme(raw, tls), Selection: system.ActorSelection(Scheme(raw, tls)))).ToList();
+        foreach (var (_, target) in targets)
         {
-            var path = Scheme(raw, tls);
-            var target = system.ActorSelection(path);
             foreach (var m in oneWay)
                 target.Tell(m, sender);
-            // All asked at once, each waited for a few seconds.
-            var replies = asks.Select(m => (m, reply: target.Ask<object>(m, TimeSpan.FromSeconds(4)))).ToList();
-            foreach (var (m, reply) in replies)
+        }
+        // Every path asked everything at once, each waited for a few seconds.
+        var replies = targets.SelectMany(t => asks.Select(m => (t.Path, m, reply: t.Selection.Ask<object>(m, TimeSpan.FromSeconds(4))))).ToList();
+        foreach (var (path, m, reply) in replies)
+        {
+            try
             {
-                try
-                {
-                    var answer = reply.GetAwaiter().GetResult();
-                    Console.Out.WriteLine($"ANSWERED {m.GetType().Name} at {path}: {answer.GetType().Name}");
-                    breaches++;
-                }
-                catch (Exception e) when (e is AskTimeoutException or TimeoutException)
-                {
-                    Console.Out.WriteLine($"refused {m.GetType().Name} at {path}: no answer");
-                }
+                var answer = reply.GetAwaiter().GetResult();
+                Console.Out.WriteLine($"ANSWERED {m.GetType().Name} at {path}: {answer.GetType().Name}");
+                breaches++;
             }
-            // 20,000 messages the target cannot use: a flood for its log.
+            catch (Exception e) when (e is AskTimeoutException or TimeoutException)
+            {
+                Console.Out.WriteLine($"refused {m.GetType().Name} at {path}: no answer");
+            }
+        }
+        // 20,000 messages a target cannot use, to each: a flood for its log.
+        foreach (var (_, target) in targets)
+        {
             for (var i = 0; i < 20_000; i++)
                 target.Tell(new WorkerReady("flood"), sender);
         }

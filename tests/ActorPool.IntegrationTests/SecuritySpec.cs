@@ -120,15 +120,14 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
         var victim = Victim();
         var rssBefore = RssBytes();
 
-        foreach (var tls in new[] { "plain", "stranger" })
-        {
-            var said = await Hostile(["akka", "--tls", tls, "--marker", marker, "--victim", victim, "--coordinator", pool.CoordinatorPath,
-                .. paths.SelectMany(p => new[] { "--path", p })]);
-            Assert.DoesNotContain("ANSWERED", said);
-        }
+        // The attacks at once, as several hostile processes would.
         var coordinatorPort = new Uri(pool.CoordinatorPath.Replace("akka.ssl.tcp", "tcp")).Port;
-        await Hostile("raw", "--to", $"127.0.0.1:{coordinatorPort}", "--connections", "100");
-        await Hostile("raw", "--to", $"127.0.0.1:{sparePorts.First()}", "--connections", "100");
+        var attacks = new[] { "plain", "stranger" }.Select(tls => Hostile(["akka", "--tls", tls, "--marker", marker, "--victim", victim,
+                "--coordinator", pool.CoordinatorPath, .. paths.SelectMany(p => new[] { "--path", p })]))
+            .Append(Hostile("raw", "--to", $"127.0.0.1:{coordinatorPort}", "--connections", "100"))
+            .Append(Hostile("raw", "--to", $"127.0.0.1:{sparePorts.First()}", "--connections", "100")).ToList();
+        foreach (var said in await Task.WhenAll(attacks))
+            Assert.DoesNotContain("ANSWERED", said);
         if (pool.SpillFolder is { } spill)
         {
             var said = await Hostile("unix", "--socket", Path.Combine(spill, Coordination.DataLinkListener.SocketName));
@@ -259,13 +258,14 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
         Assert.Equal([1, 4], await pool.MapAsync(TestFunctions.Square, [1, 2]).WaitAsync(Bound));
         var seed = $"akka.ssl.tcp://actorpool@127.0.0.1:{port}";
 
-        foreach (var tls in new[] { "plain", "stranger" })
+        var victim = Victim();
+        await Task.WhenAll(new[] { "plain", "stranger" }.Select(async tls =>
         {
             var said = await Hostile("join", "--tls", tls, "--seed", seed, "--secret", "a-guess");
             Assert.DoesNotContain("JOINED", said);
-            said = await Hostile("akka", "--tls", tls, "--marker", Path.Combine(_dir, "pwned"), "--victim", Victim(), "--path", pool.CoordinatorPath);
+            said = await Hostile("akka", "--tls", tls, "--marker", Path.Combine(_dir, "pwned"), "--victim", victim, "--path", pool.CoordinatorPath);
             Assert.DoesNotContain("ANSWERED", said);
-        }
+        }));
         Assert.Single(Akka.Cluster.Cluster.Get(pool.System).State.Members);
         Assert.False(File.Exists(Path.Combine(_dir, "pwned")));
         Assert.Equal(Enumerable.Range(0, 20).Select(x => x * x), await pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 20)).WaitAsync(Bound));
