@@ -27,7 +27,8 @@ public sealed class ActorProcess
     private static readonly List<ActorProcess> Live = [];
     private static int _exitHookInstalled;
 
-    private readonly PoolInitializer _target;
+    // The target as bytes only: the process object does not keep the target or its arguments alive (Python's
+    // Process drops them once started).
     private readonly byte[] _serialized;
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _gate = new();
@@ -44,8 +45,7 @@ public sealed class ActorProcess
         ArgumentNullException.ThrowIfNull(target);
         args = Payload.BindArguments(target, args ?? [], "target");
         Payload.SerializeItems(args, 0);
-        _target = new PoolInitializer(target, args);
-        _serialized = Payload.SerializeFunction(target, _target, "process target");
+        _serialized = Payload.SerializeFunction(target, new PoolInitializer(target, args), "process target");
         Name = $"Process-{Interlocked.Increment(ref _counter)}";
     }
 
