@@ -27,16 +27,39 @@ internal static class ProcessTargetRunner
             Report(handshake.WorkerId, e);
             code = 1;
         }
-        Console.Out.Flush();
-        Console.Error.Flush();
+        Flush(Console.Out);
+        Flush(Console.Error);
         return code;
     }
 
     /// <summary>What Python prints when a process's target raises: <c>Process Name:</c>, then the error.</summary>
     public static void Report(string name, Exception e)
     {
-        Console.Out.Flush();
-        Console.Error.WriteLine($"Process {name}:{Environment.NewLine}{e}");
+        Flush(Console.Out);
+        try
+        {
+            Console.Error.WriteLine($"Process {name}:{Environment.NewLine}{e}");
+        }
+        catch (Exception)
+        {
+            // The target closed or broke standard error: the report is lost, the exit code still says it raised.
+        }
+    }
+
+    /// <summary>
+    /// Flushes a standard stream the target may have replaced with a closed or broken writer: that is not the
+    /// process's failure (Python exits 0 with sys.stdout closed or None), so nothing it throws escapes.
+    /// </summary>
+    private static void Flush(TextWriter writer)
+    {
+        try
+        {
+            writer.Flush();
+        }
+        catch (Exception)
+        {
+            // A closed or broken writer of the target's: nothing left to flush to.
+        }
     }
 
     /// <summary>A daemon ends with its parent: when its standard input closes (the parent exited, even by kill -9).</summary>
@@ -53,7 +76,7 @@ internal static class ProcessTargetRunner
             catch (IOException)
             {
             }
-            Console.Out.Flush();
+            Flush(Console.Out);
             Queues.PendingPuts.Abandon("its parent process ended");
             Environment.Exit(128 + 15); // as if terminated, which is what Python does to daemons at exit
         })
