@@ -181,7 +181,24 @@ internal sealed class WorkerProcess
             }
         }
         if (_owner is { ForwardOutput: true })
-            (error ? Console.Error : Console.Out).WriteLine(line);
+            Forward(error ? Console.Error : Console.Out, line);
+    }
+
+    /// <summary>
+    /// Copies a line of the child's output to this process's console. A console this program closed or replaced with a
+    /// broken writer loses the line, not the program: this runs on a thread-pool thread, where an exception ends the
+    /// process (Python's children run whatever the parent's sys.stdout is).
+    /// </summary>
+    private static void Forward(TextWriter console, string line)
+    {
+        try
+        {
+            console.WriteLine(line);
+        }
+        catch (Exception)
+        {
+            // The line is dropped; the next one goes to whatever the console is then.
+        }
     }
 
     private void OnExited()
