@@ -97,7 +97,7 @@ internal sealed partial class ExpectedEventsAsDebug(ILoggerFactory inner) : ILog
         // The factory belongs to the caller.
     }
 
-    [GeneratedRegex(@"Association with remote system .* has failed|EndpointDisassociatedException|Disassociated|Remoting shut down|Shutting down remote daemon|Remote daemon shut down|Connection refused|address is now gated|Association to \[.*\] .* failed|ShutDownAssociation|InvalidAssociation|Half-close failed|Transport endpoint is not connected|Unable to REMOVE channel",
+    [GeneratedRegex(@"Association with remote system .* has failed|EndpointDisassociatedException|Disassociated|Remoting shut down|Shutting down remote daemon|Remote daemon shut down|Connection refused|address is now gated|Association to \[.*\] .* failed|ShutDownAssociation|InvalidAssociation|Half-close failed|Transport endpoint is not connected|Unable to REMOVE channel|Detected unreachable: \[akka(\.ssl)?\.tcp://actorpool-(client|worker)@",
         RegexOptions.CultureInvariant)]
     internal static partial Regex Noise();
 

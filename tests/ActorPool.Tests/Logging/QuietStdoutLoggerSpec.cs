@@ -50,3 +50,16 @@ public class QuietStdoutLoggerSpec
 
 [CollectionDefinition("console", DisableParallelization = true)]
 public sealed class ConsoleCollection;
+
+/// <summary>Which of remoting's warnings are the expected noise of a child or worker process that has just ended.</summary>
+public class ExpectedNoiseSpec
+{
+    [Theory]
+    [InlineData("Detected unreachable: [akka.ssl.tcp://actorpool-client@127.0.0.1:40411]", true)]
+    [InlineData("Detected unreachable: [akka.tcp://actorpool-worker@127.0.0.1:40411]", true)]
+    [InlineData("Detected unreachable: [akka.ssl.tcp://actorpool@10.0.0.7:2552]", false)] // a cluster member: worth a warning
+    [InlineData("Association with remote system akka.ssl.tcp://actorpool-client@127.0.0.1:1 has failed", true)]
+    [InlineData("Task 3 failed in worker w1", false)]
+    public void Exited_processes_remoting_warnings_must_be_noise_and_nothing_else(string line, bool noise) =>
+        Assert.Equal(noise, ExpectedEventsAsDebug.Noise().IsMatch(line));
+}
