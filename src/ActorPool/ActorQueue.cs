@@ -50,7 +50,7 @@ public class ActorQueue<T> : Hosting.IProcessHandle
 
     string Hosting.IProcessHandle.OwnerPath => _path;
 
-    private QueueClient<T> Client => QueueClient<T>.For(_path, _maxSize);
+    private protected QueueClient<T> Client => QueueClient<T>.For(_path, _maxSize);
 
     /// <summary>At most this many items wait in the queue; 0: no bound.</summary>
     public int MaxSize => _maxSize;
@@ -183,7 +183,7 @@ public class ActorQueue<T> : Hosting.IProcessHandle
     public async Task CompleteAsync(CancellationToken cancellationToken = default)
     {
         await FlushAsync(cancellationToken).ConfigureAwait(false);
-        await Client.Queue.Ask<QStatus>(new QComplete(), AskTimeout, cancellationToken).ConfigureAwait(false);
+        await Client.AskOwner<QStatus>(new QComplete(), AskTimeout, cancellationToken).ConfigureAwait(false);
         Client.Completed();
     }
 
@@ -191,13 +191,11 @@ public class ActorQueue<T> : Hosting.IProcessHandle
 
     private protected QStatus Status()
     {
-        var status = Client.Queue.Ask<QStatus>(new QGetStatus(), AskTimeout).GetAwaiter().GetResult();
+        var status = Client.AskOwner<QStatus>(new QGetStatus(), AskTimeout).GetAwaiter().GetResult();
         if (status.Completed)
             Client.Completed();
         return status;
     }
-
-    private protected IActorRef QueueRef => Client.Queue;
 
     /// <inheritdoc/>
     public override string ToString() => $"ActorQueue<{typeof(T).Name}>({_path})";
@@ -228,7 +226,7 @@ public sealed class JoinableActorQueue<T> : ActorQueue<T>
     /// <inheritdoc cref="TaskDone"/>
     public async Task TaskDoneAsync(CancellationToken cancellationToken = default)
     {
-        var reply = await QueueRef.Ask<QTaskDoneReply>(new QTaskDone(), AskTimeout, cancellationToken).ConfigureAwait(false);
+        var reply = await Client.AskOwner<QTaskDoneReply>(new QTaskDone(), AskTimeout, cancellationToken).ConfigureAwait(false);
         if (reply.Error is { } error)
             throw new InvalidOperationException(error);
     }
@@ -238,5 +236,5 @@ public sealed class JoinableActorQueue<T> : ActorQueue<T>
 
     /// <inheritdoc cref="Join"/>
     public Task JoinAsync(CancellationToken cancellationToken = default) =>
-        QueueRef.Ask<QStatus>(new QJoin(), Timeout.InfiniteTimeSpan, cancellationToken);
+        Client.AskOwner<QStatus>(new QJoin(), Timeout.InfiniteTimeSpan, cancellationToken);
 }

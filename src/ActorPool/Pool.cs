@@ -153,7 +153,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
                 $"ActorSystem '{_system.Name}' already runs a cluster pool. Worker nodes find a pool's coordinator by its name " +
                 $"('{Coordinator.Name}'), so an ActorSystem hosts one cluster pool: reuse it, or dispose it first.", nameof(PoolOptions.ActorSystem));
         }
-        _dataLinks = _spillFolder is null || !_settings.DataLink || thread ? null : DataLinkListener.Start(_spillFolder, secret, _coordinator);
+        _dataLinks = _spillFolder is null || !_settings.DataLink || thread ? null : DataLinkListener.Start(_spillFolder, secret, _coordinator, _settings.ForwardWorkerOutput);
         _ = Task.Run(() =>
         {
             try { Payload.WarmUp(); } catch (Exception) { /* only a speed-up */ }

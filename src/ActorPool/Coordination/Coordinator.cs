@@ -278,8 +278,9 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         if (fresh.Length == 0)
             return;
         _warmHosts.AddRange(fresh);
+        var relayHost = Hosting.Runtime.StartedHostAddress;
         foreach (var w in _workers.Values)
-            w.Link?.TrySend(new LinkWarm(fresh));
+            w.Link?.TrySend(new LinkWarm(fresh, relayHost));
     }
 
     private static readonly Action<WorkerHandle, object> DeliverTo = static (worker, message) => worker.Send(message);
@@ -311,7 +312,7 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         w.Attach(m.Link);
         m.Link.TrySend(new WorkerAccepted(_initializer));
         if (_warmHosts.Count > 0)
-            m.Link.TrySend(new LinkWarm([.. _warmHosts]));
+            m.Link.TrySend(new LinkWarm([.. _warmHosts], Hosting.Runtime.StartedHostAddress));
         if (!Timers.IsTimerActive("watch-links"))
         {
             _lastWatch = Stopwatch.GetTimestamp();

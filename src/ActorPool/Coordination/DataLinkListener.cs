@@ -18,6 +18,7 @@ internal sealed class DataLinkListener : IDisposable
     private readonly Socket _listener;
     private readonly byte[] _secret;
     private readonly IActorRef _coordinator;
+    private bool _forwardOutput;
     private readonly List<DataLink> _links = [];
     private volatile bool _disposed;
 
@@ -30,7 +31,7 @@ internal sealed class DataLinkListener : IDisposable
     }
 
     /// <summary>Listens at <c>folder/data.sock</c>; null when the system has no Unix domain sockets.</summary>
-    public static DataLinkListener? Start(string folder, string secret, IActorRef coordinator)
+    public static DataLinkListener? Start(string folder, string secret, IActorRef coordinator, bool forwardOutput = true)
     {
         if (!Socket.OSSupportsUnixDomainSockets)
             return null;
@@ -40,7 +41,7 @@ internal sealed class DataLinkListener : IDisposable
         {
             socket.Bind(new UnixDomainSocketEndPoint(path));
             socket.Listen(64);
-            return new DataLinkListener(socket, secret, coordinator);
+            return new DataLinkListener(socket, secret, coordinator) { _forwardOutput = forwardOutput };
         }
         catch (SocketException)
         {
@@ -78,6 +79,7 @@ internal sealed class DataLinkListener : IDisposable
 
     private void ReadLoop(DataLink link)
     {
+        Hosting.HandleRelay? relay = null;
         try
         {
             var first = link.Receive(DataLink.MaxHelloBytes); // a stranger's frame header cannot make us allocate
@@ -89,11 +91,23 @@ internal sealed class DataLinkListener : IDisposable
                 return;
             }
             _coordinator.TellLocal(new DataLinkOpened(hello.WorkerId, link));
+            relay = new Hosting.HandleRelay(link);
             while (link.Receive() is { } message)
-                _coordinator.TellLocal(new FromWorker(hello.WorkerId, message));
+            {
+                if (message is LinkOutput output)
+                {
+                    if (_forwardOutput)
+                        Launching.WorkerProcess.Forward(Console.Out, output.Line);
+                }
+                else if (Hosting.HandleRelay.IsRelayFrame(message))
+                    relay.OnFrame(message); // the worker's queue and lock clients, to this process's owners
+                else
+                    _coordinator.TellLocal(new FromWorker(hello.WorkerId, message));
+            }
         }
         finally
         {
+            relay?.OnClosed();
             link.Dispose();
             lock (_links)
                 _links.Remove(link);

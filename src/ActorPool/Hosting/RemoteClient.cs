@@ -10,7 +10,7 @@ namespace ActorPool.Hosting;
 /// </summary>
 internal abstract class RemoteClient
 {
-    private readonly Lazy<(IActorRef Owner, IActorRef Self)> _connection;
+    private readonly Lazy<IOwnerRoute> _route;
     private readonly TimeSpan _connectWithin;
 
     /// <summary>Guards the subclass's state and its waiter queues; the owner's answers are handled under it too.</summary>
@@ -20,57 +20,96 @@ internal abstract class RemoteClient
     {
         OwnerPath = ownerPath;
         _connectWithin = connectWithin;
-        _connection = new Lazy<(IActorRef, IActorRef)>(Connect);
+        _route = new Lazy<IOwnerRoute>(Connect);
     }
 
     /// <summary>The owner's actor path (for messages).</summary>
     protected string OwnerPath { get; }
 
-    /// <summary>The owner's actor; connects on first use (throws <see cref="ActorPoolException"/> saying so when it cannot).</summary>
-    protected IActorRef Owner => _connection.Value.Owner;
-
-    /// <summary>This process's actor for the owner's answers: the sender of everything told to the owner.</summary>
-    protected IActorRef Self => _connection.Value.Self;
-
-    protected bool IsConnected => _connection.IsValueCreated;
+    protected bool IsConnected => _route.IsValueCreated;
 
     /// <summary>Connects now if not yet (outside <see cref="Gate"/>: connecting waits on the network).</summary>
-    protected void EnsureConnected() => _ = _connection.Value;
+    protected void EnsureConnected() => _ = _route.Value;
 
     /// <summary>Tells the owner, as this client.</summary>
-    protected void Tell(object message) => Owner.Tell(message, Self);
+    protected void Tell(object message) => _route.Value.Tell(message);
+
+    /// <summary>Asks the owner once (its answer goes to this request, not to <see cref="OnReply"/>).</summary>
+    public Task<TReply> AskOwner<TReply>(object message, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        _route.Value.Ask<TReply>(message, timeout, cancellationToken);
 
     /// <summary>The error when the owner cannot be found within the connect time.</summary>
     protected abstract Exception Unreachable(Exception cause);
 
-    /// <summary>An answer of the owner's (on the client actor's thread).</summary>
-    protected abstract void OnReply(object message);
+    /// <summary>An answer of the owner's (on the client actor's thread, or the data link's reader).</summary>
+    protected internal abstract void OnReply(object message);
 
     /// <summary>The owner is gone (its process ended, or its node left): fail every waiter, refuse what comes.</summary>
-    protected abstract void OnOwnerGone();
+    protected internal abstract void OnOwnerGone();
 
-    private (IActorRef, IActorRef) Connect()
+    /// <summary>
+    /// Over the worker's data link when the owner is in its pool's process (no ActorSystem here at all), else through
+    /// this process's ActorSystem.
+    /// </summary>
+    private IOwnerRoute Connect()
     {
-        var system = Runtime.System;
-        var deadline = DateTime.UtcNow + _connectWithin;
+        try
+        {
+            return LinkRelayClient.Current?.TryOpen(OwnerPath, this, _connectWithin) ?? ActorRoute.Connect(Runtime.System, OwnerPath, this, _connectWithin);
+        }
+        catch (Exception e) when (e is ActorNotFoundException or TimeoutException or AskTimeoutException)
+        {
+            throw Unreachable(e);
+        }
+    }
+}
+
+/// <summary>How a client reaches its owner: Akka.Remote (or in-process), or a worker's data link.</summary>
+internal interface IOwnerRoute
+{
+    void Tell(object message);
+
+    Task<TReply> Ask<TReply>(object message, TimeSpan timeout, CancellationToken cancellationToken);
+}
+
+/// <summary>The owner's actor, and a local actor for its answers that watches it.</summary>
+internal sealed class ActorRoute : IOwnerRoute
+{
+    private readonly IActorRef _owner;
+    private readonly IActorRef _self;
+
+    private ActorRoute(IActorRef owner, IActorRef self)
+    {
+        _owner = owner;
+        _self = self;
+    }
+
+    public static ActorRoute Connect(ActorSystem system, string ownerPath, RemoteClient client, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
         while (true)
         {
             var left = deadline - DateTime.UtcNow;
             try
             {
                 // A cluster singleton starts a moment after its cluster is up: ask again, a few seconds at a time.
-                var owner = system.ActorSelection(OwnerPath).ResolveOne(left < TimeSpan.FromSeconds(2) ? TimeSpan.FromSeconds(2) : left / 2)
+                var owner = system.ActorSelection(ownerPath).ResolveOne(left < TimeSpan.FromSeconds(2) ? TimeSpan.FromSeconds(2) : left / 2)
                     .GetAwaiter().GetResult();
-                return (owner, system.ActorOf(Props.Create(() => new ClientActor(this, owner))));
+                return new ActorRoute(owner, system.ActorOf(Props.Create(() => new ClientActor(client, owner))));
             }
             catch (Exception e) when (e is ActorNotFoundException or TimeoutException or AskTimeoutException)
             {
                 if (DateTime.UtcNow + TimeSpan.FromMilliseconds(50) > deadline)
-                    throw Unreachable(e);
+                    throw;
                 Thread.Sleep(50);
             }
         }
     }
+
+    public void Tell(object message) => _owner.Tell(message, _self);
+
+    public Task<TReply> Ask<TReply>(object message, TimeSpan timeout, CancellationToken cancellationToken) =>
+        _owner.Ask<TReply>(message, timeout, cancellationToken);
 
     /// <summary>The client's address for the owner: hands its answers to the client and watches it.</summary>
     private sealed class ClientActor : ReceiveActor

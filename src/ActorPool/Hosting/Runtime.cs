@@ -40,7 +40,13 @@ internal static class Runtime
         return system;
     });
 
-    private const string LockManagerName = "actorpool-locks";
+    internal const string LockManagerName = "actorpool-locks";
+
+    /// <summary>This process's host, if something started it (a queue or lock made here); else null.</summary>
+    public static ActorSystem? StartedHost => Host.IsValueCreated ? Host.Value : null;
+
+    /// <summary>The address of <see cref="StartedHost"/>, or empty.</summary>
+    public static string StartedHostAddress => StartedHost is ExtendedActorSystem host ? host.Provider.DefaultAddress.ToString() : "";
 
     /// <summary>The full address of the lock manager of this process's host (started with it).</summary>
     public static string LockManagerPath

@@ -58,7 +58,7 @@ internal sealed class ProcessLauncher : IWorkerLauncher
         var handshake = new WorkerHandshake(_coordinatorPath, workerId, _secret, Environment.ProcessId, _maxFrameSize, _spillFolder,
             _spillFolder is null || !_dataLink ? null : Path.Combine(_spillFolder, DataLinkListener.SocketName), WorkerHandshake.CallerEntryAssembly,
             Tls: _tls, StartMethod: _server is null ? "spawn" : "forkserver", Trust: ReferenceEquals(_tls, Hosting.ProcessTrust.Identity) ? null : Hosting.ProcessTrust.Identity,
-            Warm: WarmOwners is { Length: > 0 } warm ? warm : null);
+            Warm: WarmOwners is { Length: > 0 } warm ? warm : null, RelayHost: Hosting.Runtime.StartedHostAddress);
         process.SendHandshake(handshake);
         if (_disposed)
             Kill(workerId);

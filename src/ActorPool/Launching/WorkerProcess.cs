@@ -189,7 +189,7 @@ internal sealed class WorkerProcess
     /// broken writer loses the line, not the program: this runs on a thread-pool thread, where an exception ends the
     /// process (Python's children run whatever the parent's sys.stdout is).
     /// </summary>
-    private static void Forward(TextWriter console, string line)
+    internal static void Forward(TextWriter console, string line)
     {
         try
         {

@@ -46,7 +46,7 @@ internal sealed class LockClient : RemoteClient
     protected override Exception Unreachable(Exception cause) => new ActorPoolException(
         $"The lock manager at {OwnerPath} cannot be reached: the process that created the lock has ended, or this one cannot connect to it.", cause);
 
-    protected override void OnReply(object message)
+    protected internal override void OnReply(object message)
     {
         switch (message)
         {
@@ -282,7 +282,7 @@ internal sealed class LockClient : RemoteClient
     }
 
     /// <summary>The manager's process has ended: nothing will grant, so nobody may keep waiting.</summary>
-    protected override void OnOwnerGone()
+    protected internal override void OnOwnerGone()
     {
         lock (Gate)
             _waiters.FailAll(new ActorPoolException($"The lock manager of '{_spec.Name}' is gone: the process that created the lock has ended."));

@@ -129,3 +129,77 @@ internal sealed class DataLink : IWorkerChannel, IDisposable
         _stream.Dispose();
     }
 }
+
+/// <summary>
+/// A linked worker's standard output: each line goes to the pool as a <see cref="LinkOutput"/> frame, in order with the
+/// worker's other frames; when the link is gone, to <paramref name="fallback"/> (the pipe to the pool's process).
+/// </summary>
+internal sealed class LinkLineWriter(DataLink link, TextWriter fallback) : TextWriter
+{
+    private readonly System.Text.StringBuilder _line = new();
+    private readonly Lock _gate = new();
+
+    public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+
+    public override void Write(char value)
+    {
+        lock (_gate)
+        {
+            if (value == '\n')
+                Send();
+            else if (value != '\r')
+                _line.Append(value);
+        }
+    }
+
+    public override void Write(string? value)
+    {
+        if (value is null)
+            return;
+        lock (_gate)
+        {
+            foreach (var c in value)
+            {
+                if (c == '\n')
+                    Send();
+                else if (c != '\r')
+                    _line.Append(c);
+            }
+        }
+    }
+
+    public override void WriteLine(string? value)
+    {
+        lock (_gate)
+        {
+            Write(value);
+            Send();
+        }
+    }
+
+    /// <summary>A partial line stays until its end comes (the pool copies whole lines).</summary>
+    public override void Flush()
+    {
+    }
+
+    /// <summary>What is left of a last line goes out (the worker is ending).</summary>
+    public void FlushPartial()
+    {
+        lock (_gate)
+        {
+            if (_line.Length > 0)
+                Send();
+        }
+    }
+
+    private void Send()
+    {
+        var line = _line.ToString();
+        _line.Clear();
+        if (!link.TrySend(new LinkOutput(line)))
+        {
+            fallback.WriteLine(line);
+            fallback.Flush();
+        }
+    }
+}

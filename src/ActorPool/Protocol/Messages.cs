@@ -127,10 +127,11 @@ internal sealed record LinkPing(long Seq);
 internal sealed record LinkPong(long Seq) : IWorkerMessage;
 
 /// <summary>
-/// The pool's tasks use queues or locks of these hosts (Akka addresses): a spawned worker starts its ActorSystem and
-/// connects to them in the background, so that the first use in a task does not wait for that.
+/// The pool's tasks use these queues and locks (their owners' paths). Those of <see cref="RelayHost"/> (the pool's
+/// own process's host, when it has one) a spawned worker reaches over its data link, with no ActorSystem of its own;
+/// for the others it starts its ActorSystem and connects in the background, so a task's first use does not wait.
 /// </summary>
-internal sealed record LinkWarm(string[] Hosts)
+internal sealed record LinkWarm(string[] Hosts, string RelayHost = "")
 {
     /// <summary>At most this many hosts in one message (a worker ignores the rest).</summary>
     public const int MaxHosts = 16;
@@ -145,3 +146,30 @@ internal sealed record TaskError(string Type, string Message, string StackTrace)
     public static TaskError From(Exception e) =>
         new(e.GetType().FullName ?? e.GetType().Name, e.Message, e.ToString());
 }
+
+// A spawned worker's queue and lock clients whose owner is in the pool's own process speak to it over the worker's
+// data link: the pool's process relays each client's messages to the owner actor and its answers back (HandleRelay).
+
+/// <summary>Worker → pool: client <see cref="Client"/> (an id of the worker's) wants the owner at <see cref="Owner"/>.</summary>
+internal sealed record HandleOpen(int Client, string Owner, int WithinMs);
+
+/// <summary>Pool → worker: the client's owner was found; its messages may go.</summary>
+internal sealed record HandleOpened(int Client);
+
+/// <summary>Worker → pool: a message of the client for its owner (serialized).</summary>
+internal sealed record HandleTell(int Client, byte[] Message);
+
+/// <summary>Pool → worker: the owner's answer to the client (serialized).</summary>
+internal sealed record HandleReply(int Client, byte[] Message);
+
+/// <summary>Pool → worker: the client's owner was not found, or is gone.</summary>
+internal sealed record HandleGone(int Client, string Reason);
+
+/// <summary>Worker → pool: the client is done (a one-shot request's answer came); its relay ends.</summary>
+internal sealed record HandleRelease(int Client);
+
+/// <summary>
+/// Worker → pool: a line the worker's tasks wrote to standard output. On the data link, in order with everything else
+/// the worker sends: a line printed before a put reaches the console before the put reaches its queue.
+/// </summary>
+internal sealed record LinkOutput(string Line);

@@ -98,7 +98,7 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
 
     // ------------------------------------------------------------ frames of the direct data link
 
-    private enum Kind : byte { RunChunk = 1, RunChunks, ChunkDone, ChunksDone, ForgetCall, Retire, WorkerReady, WorkerInitFailed, Hello, Accepted, Rejected, Ping, Pong, Warm }
+    private enum Kind : byte { RunChunk = 1, RunChunks, ChunkDone, ChunksDone, ForgetCall, Retire, WorkerReady, WorkerInitFailed, Hello, Accepted, Rejected, Ping, Pong, Warm, Open, Opened, Tell, Reply, Gone, Release, Output }
 
     /// <summary>Runs the data link codec once (a forkserver spare does, while it waits).</summary>
     public static void WarmUp()
@@ -110,6 +110,7 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
             new RunChunks([new RunChunk(new ChunkId(1, 0), 1, [1], 1, Blob.Of([1]))]),
             new ChunksDone([new ChunkDone(new ChunkId(1, 0), 1, Blob.Of([1]), -1, null, 1)]),
             new WorkerAccepted([]), new WorkerReady("w"), new DataLinkHello("w", "s"), new ForgetCall(1), new LinkPing(1), new LinkPong(1), new LinkWarm(["h"]),
+            new HandleOpen(1, "p", 1), new HandleOpened(1), new HandleTell(1, [1]), new HandleReply(1, [1]), new HandleGone(1, "r"), new HandleRelease(1), new LinkOutput("l"),
         ];
         foreach (var m in messages)
             WriteFrame(w, m);
@@ -149,7 +150,15 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
                 w.Write(Math.Min(m.Hosts.Length, LinkWarm.MaxHosts));
                 foreach (var host in m.Hosts.Take(LinkWarm.MaxHosts))
                     w.Write(host);
+                w.Write(m.RelayHost);
                 break;
+            case HandleOpen m: w.Write((byte)Kind.Open); w.Write(m.Client); w.Write(m.Owner); w.Write(m.WithinMs); break;
+            case HandleOpened m: w.Write((byte)Kind.Opened); w.Write(m.Client); break;
+            case HandleTell m: w.Write((byte)Kind.Tell); w.Write(m.Client); WriteBytes(w, m.Message); break;
+            case HandleReply m: w.Write((byte)Kind.Reply); w.Write(m.Client); WriteBytes(w, m.Message); break;
+            case HandleGone m: w.Write((byte)Kind.Gone); w.Write(m.Client); w.Write(m.Reason); break;
+            case HandleRelease m: w.Write((byte)Kind.Release); w.Write(m.Client); break;
+            case LinkOutput m: w.Write((byte)Kind.Output); w.Write(m.Line); break;
             default: throw new ArgumentException($"The data link does not carry {message.GetType()}.", nameof(message));
         }
     }
@@ -172,7 +181,14 @@ internal sealed class ProtocolSerializer(ExtendedActorSystem system) : Serialize
             case Kind.Rejected: return new WorkerRejected(r.ReadString(), r.ReadBoolean());
             case Kind.Ping: return new LinkPing(r.ReadInt64());
             case Kind.Pong: return new LinkPong(r.ReadInt64());
-            case Kind.Warm: return new LinkWarm(ReadHosts(r));
+            case Kind.Warm: return new LinkWarm(ReadHosts(r), r.ReadString());
+            case Kind.Open: return new HandleOpen(r.ReadInt32(), r.ReadString(), r.ReadInt32());
+            case Kind.Opened: return new HandleOpened(r.ReadInt32());
+            case Kind.Tell: return new HandleTell(r.ReadInt32(), ReadBytes(r));
+            case Kind.Reply: return new HandleReply(r.ReadInt32(), ReadBytes(r));
+            case Kind.Gone: return new HandleGone(r.ReadInt32(), r.ReadString());
+            case Kind.Release: return new HandleRelease(r.ReadInt32());
+            case Kind.Output: return new LinkOutput(r.ReadString());
             case var k: throw new InvalidDataException($"Unknown data link message kind {(byte)k}: the two ends run different ActorPool versions.");
         }
     }

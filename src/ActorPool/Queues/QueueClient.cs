@@ -62,9 +62,7 @@ internal sealed class QueueClient<T> : RemoteClient, IPendingPuts
     protected override Exception Unreachable(Exception cause) => new ActorPoolException(
         $"The queue at {OwnerPath} cannot be reached: its process has ended, or the queue was created in a process this one cannot connect to.", cause);
 
-    public IActorRef Queue => Owner;
-
-    protected override void OnReply(object message)
+    protected internal override void OnReply(object message)
     {
         switch (message)
         {
@@ -419,7 +417,7 @@ internal sealed class QueueClient<T> : RemoteClient, IPendingPuts
     }
 
     /// <summary>The queue's process has ended: nothing will answer, so nobody may keep waiting.</summary>
-    protected override void OnOwnerGone()
+    protected internal override void OnOwnerGone()
     {
         var gone = new ActorPoolException($"The queue at {OwnerPath} is gone: the process that created it has ended.");
         lock (Gate)

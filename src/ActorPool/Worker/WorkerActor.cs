@@ -364,7 +364,13 @@ internal sealed class TaskRunner
             }
             if (message is LinkWarm warm)
             {
+                Hosting.LinkRelayClient.Current?.RelayTo(warm.RelayHost);
                 Warm?.Invoke(warm.Hosts);
+                continue;
+            }
+            if (message is HandleOpened or HandleReply or HandleGone)
+            {
+                Hosting.LinkRelayClient.Current?.OnFrame(message);
                 continue;
             }
             if (message is RunChunks batch)
@@ -380,6 +386,7 @@ internal sealed class TaskRunner
             }
         }
         // Nothing more will come, and nobody would read results.
+        Hosting.LinkRelayClient.Current?.OnClosed();
         _retired();
     }
 

@@ -52,7 +52,10 @@ internal static class WorkerNode
         void Stop(int code) => exit.Set(code);
         // Queue and lock handles used by tasks need an ActorSystem: they ask for it, and wait while it starts.
         Hosting.Runtime.UseWorkerSystem(started.Task, wanted.Set);
-        var linked = TaskRunner.Connect(handshake) is { } link
+        var link = TaskRunner.Connect(handshake);
+        if (link is not null)
+            Hosting.LinkRelayClient.Current = new Hosting.LinkRelayClient(link);
+        var linked = link is not null
             ? new TaskRunner(handshake, link, () => Stop(WorkerProgram.ExitOk), reason =>
             {
                 Console.Error.WriteLine($"ActorPool worker {handshake.WorkerId}: the pool refused it: {reason}");
@@ -65,8 +68,13 @@ internal static class WorkerNode
         var swept = new ManualResetEventSlim();
         WatchParent(handshake, exit, stdinClosed, swept, () => started.Task.ContinueWith(static t => t.Result.Terminate(), TaskScheduler.Default));
 
+        LinkLineWriter? stdout = null;
         if (linked is not null)
         {
+            // What tasks print travels on the link, in order with their puts (a line printed before a put shows first).
+            Console.SetOut(stdout = new LinkLineWriter(link!, Console.Out));
+            if (handshake.RelayHost is { Length: > 0 } relayHost)
+                Hosting.LinkRelayClient.Current!.RelayTo(relayHost);
             if (handshake.Warm is { Length: > 0 } owners)
                 Warm(owners, wanted, started.Task);
             // All of this worker's traffic with the pool is on its data link (work, results, readiness, pings: the
@@ -83,11 +91,10 @@ internal static class WorkerNode
                     break;
             }
             exit.Signaled.Wait();
+            stdout.FlushPartial();
+            FlushPuts(handshake); // over the link or the ActorSystem
             if (started.Task.IsCompleted)
-            {
-                FlushPuts(handshake);
                 started.Task.Result.Terminate().Wait(TimeSpan.FromSeconds(2));
-            }
         }
         else
         {
@@ -113,7 +120,8 @@ internal static class WorkerNode
     /// </summary>
     private static void Warm(string[] hosts, ManualResetEventSlim wanted, Task<ActorSystem> started)
     {
-        var owners = hosts.Take(LinkWarm.MaxHosts)
+        // Owners in the pool's process are reached over the data link: no ActorSystem for them.
+        var owners = hosts.Take(LinkWarm.MaxHosts).Where(h => Hosting.LinkRelayClient.Current?.Relays(h) != true)
             .Select(h => h.Length <= 512 && ActorPath.TryParse(h, out var path) && path.Address.Host is not null ? path : null).OfType<ActorPath>().ToList();
         if (owners.Count == 0)
             return;

@@ -13,12 +13,13 @@ namespace ActorPool.Worker;
 /// identity its ActorSystem speaks (that of the pool's ActorSystem; absent: plain TCP, for a pool in an application's
 /// own ActorSystem); <see cref="Trust"/> is this program's process-tree identity, which the worker's queue and lock
 /// clients speak when its work is on the data link (absent: <see cref="Tls"/>); <see cref="Warm"/> names the queues and locks
-/// the pool's tasks use, which it connects to as it starts. <see cref="StartMethod"/> is the method that started it: the child's own
+/// the pool's tasks use, which it connects to as it starts; those of <see cref="RelayHost"/> (the pool's process's host)
+/// it reaches over its data link. <see cref="StartMethod"/> is the method that started it: the child's own
 /// <see cref="StartMethods.Current"/>, so the pools and processes it starts use it too (as Python's children do).
 /// </summary>
 internal sealed record WorkerHandshake(string Coordinator, string WorkerId, string Secret, int ParentPid, int MaxFrameSize,
     string? SpillFolder = null, string? DataSocket = null, string? EntryAssembly = null, byte[]? Target = null, bool Daemon = false,
-    Hosting.TlsIdentity? Tls = null, string? StartMethod = null, Hosting.TlsIdentity? Trust = null, string[]? Warm = null)
+    Hosting.TlsIdentity? Tls = null, string? StartMethod = null, Hosting.TlsIdentity? Trust = null, string[]? Warm = null, string? RelayHost = null)
 {
     /// <summary>The calling program's entry assembly, as a handshake names it.</summary>
     public static string? CallerEntryAssembly { get; } = System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name;

@@ -78,3 +78,60 @@ public sealed class DataLinkSpec : Akka.TestKit.Xunit2.TestKit, IDisposable
         coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
 }
+
+/// <summary>
+/// The handle relay of a pool's data link (a real link, and this process's host with a real queue): a worker reaches
+/// this process's queues and locks through it, and nothing else.
+/// </summary>
+public sealed class HandleRelaySpec : Akka.TestKit.Xunit2.TestKit, IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("actorpool-relay-spec-").FullName;
+
+    void IDisposable.Dispose()
+    {
+        Directory.Delete(_folder, recursive: true);
+        base.Dispose();
+    }
+
+    [Fact]
+    public async Task A_worker_must_reach_this_processs_queues_and_only_them_with_only_a_clients_messages()
+    {
+        var queue = new ActorQueue<int>(); // starts this process's host
+        var host = Hosting.Runtime.StartedHostAddress;
+        var coordinator = CreateTestProbe();
+        using var listener = DataLinkListener.Start(_folder, "s3cret", coordinator.Ref)!;
+        using var worker = DataLink.Connect(Path.Combine(_folder, DataLinkListener.SocketName));
+        worker.TrySend(new DataLinkHello("w1", "s3cret"));
+        coordinator.ExpectLocal<DataLinkOpened>();
+        var bound = TimeSpan.FromSeconds(30);
+        Task<object?> Next() => Task.Run(() => worker.Receive());
+
+        // Not a queue or the lock manager of this process's host: refused, whatever the path.
+        string[] refused = ["akka.ssl.tcp://actorpool-host@127.0.0.1:1/user/actorpool-queue-x", $"{host}/system/remoting-terminator",
+            $"{host}/user/actorpool", $"{host}/user/actorpool-locks", "not a path", $"{host}/user/actorpool-queue-x/child"];
+        for (var i = 0; i < refused.Length; i++)
+        {
+            worker.TrySend(new HandleOpen(i + 1, refused[i], 1000));
+            Assert.Equal(i + 1, Assert.IsType<HandleGone>(await Next().WaitAsync(bound)).Client);
+        }
+
+        // The queue: found, and a client's message answered.
+        worker.TrySend(new HandleOpen(100, queue.ActorPath, 5000));
+        Assert.Equal(new HandleOpened(100), await Next().WaitAsync(bound));
+        worker.TrySend(new HandleTell(100, Payload.Serialize(new Queues.QGetStatus())));
+        Assert.IsType<Queues.QStatus>(Payload.Deserialize(Assert.IsType<HandleReply>(await Next().WaitAsync(bound)).Message));
+
+        // What a client never sends (an owner's answer, a system message, a string) does not reach the queue; an
+        // unknown client's message neither. The next real message is still answered, first.
+        queue.Put(7);
+        await queue.FlushAsync();
+        worker.TrySend(new HandleTell(100, Payload.Serialize(new Queues.QItems(1, [], 0, Completed: true))));
+        worker.TrySend(new HandleTell(100, Payload.Serialize(Akka.Actor.PoisonPill.Instance)));
+        worker.TrySend(new HandleTell(100, Payload.Serialize("hello")));
+        worker.TrySend(new HandleTell(555, Payload.Serialize(new Queues.QComplete())));
+        worker.TrySend(new HandleTell(100, Payload.Serialize(new Queues.QGetStatus())));
+        var status = Assert.IsType<Queues.QStatus>(Payload.Deserialize(Assert.IsType<HandleReply>(await Next().WaitAsync(bound)).Message));
+        Assert.Equal((1, false), (status.Count, status.Completed));
+        Assert.Equal(7, queue.Get(bound));
+    }
+}
