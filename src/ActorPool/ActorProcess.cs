@@ -122,15 +122,41 @@ public sealed class ActorProcess
 
     private void StartProcess(StartMethodKind method)
     {
-        var process = method == StartMethodKind.Forkserver
-            ? ForkServer.For(PoolSettings.DefaultPreload, 1).Take()
-            : WorkerProcess.Start(Name, spare: false, []);
-        _process = process;
-        Pid = process.Pid;
-        process.Adopt(forwardOutput: true, (code, _) => Ended(code is > 128 and <= 128 + 64 ? -(code - 128) : code));
-        process.SendHandshake(new WorkerHandshake("", Name, "", Environment.ProcessId, 0, Target: _serialized, Daemon: _daemon,
-            Tls: Hosting.ProcessTrust.Identity, StartMethod: method == StartMethodKind.Forkserver ? "forkserver" : "spawn"));
+        var forkserver = method == StartMethodKind.Forkserver;
+        for (var attempt = 0; ; attempt++)
+        {
+            var spare = forkserver && attempt == 0;
+            var process = spare ? ForkServer.For(PoolSettings.DefaultPreload, 1).Take() : WorkerProcess.Start(Name, spare: false, []);
+            _process = process;
+            Pid = process.Pid;
+            _confirming = spare ? process : null;
+            process.Adopt(forwardOutput: true, (code, _) =>
+            {
+                if (ReferenceEquals(_process, process) && !ReferenceEquals(_confirming, process))
+                    Ended(ExitCodeOf(code));
+            });
+            process.SendHandshake(new WorkerHandshake("", Name, "", Environment.ProcessId, 0, Target: _serialized, Daemon: _daemon,
+                Tls: Hosting.ProcessTrust.Identity, StartMethod: forkserver ? "forkserver" : "spawn"));
+            if (!spare)
+                return;
+            // A spare killed while it waited can still take the handshake for a moment: it says when it runs the
+            // target. One that died first is replaced by a new process, as Python's forkserver is.
+            var taken = Task.WaitAny([process.TargetTaken, process.Exited], TimeSpan.FromSeconds(60)) != 1 || process.TargetTaken.IsCompleted;
+            _confirming = null;
+            if (taken)
+            {
+                if (process.Exited.IsCompleted)
+                    Ended(ExitCodeOf(process.Exited.Result)); // it ran the target and ended while this waited
+                return;
+            }
+        }
     }
+
+    /// <summary>A process's exit code as Python reports it: a signal's number negated.</summary>
+    private static int ExitCodeOf(int code) => code is > 128 and <= 128 + 64 ? -(code - 128) : code;
+
+    /// <summary>A spare being handed a target, until it says it runs it: its exit until then is not the target's.</summary>
+    private WorkerProcess? _confirming;
 
     private void StartThread()
     {

@@ -160,6 +160,11 @@ internal sealed class WorkerProcess
 
     private readonly TaskCompletionSource _preloaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Completes when a spare has read an <see cref="ActorProcess"/>'s handshake and runs its target.</summary>
+    public Task TargetTaken => _targetTaken.Task;
+
+    private readonly TaskCompletionSource _targetTaken = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     private void OnOutput(string? line, bool error)
     {
         if (line is null)
@@ -170,6 +175,11 @@ internal sealed class WorkerProcess
         if (!error && !_preloaded.Task.IsCompleted && line == WorkerProgram.SpareReadyLine)
         {
             _preloaded.TrySetResult();
+            return;
+        }
+        if (!error && !_targetTaken.Task.IsCompleted && line == WorkerProgram.TargetTakenLine)
+        {
+            _targetTaken.TrySetResult();
             return;
         }
         if (error)

@@ -61,6 +61,9 @@ internal static class WorkerProgram
     /// <summary>What a spare prints (to its pool, never shown) once it has pre-loaded.</summary>
     public const string SpareReadyLine = "\u0001actorpool-spare-ready";
 
+    /// <summary>A spare's line once it has read an <see cref="ActorProcess"/>'s handshake: it runs the target (not dead while it waited).</summary>
+    public const string TargetTakenLine = "\u0001actorpool-target-taken";
+
     /// <summary>
     /// Exit codes of a worker process. <see cref="ExitRetryLater"/>: the pool would not take it for now (shutting down,
     /// broken); <see cref="ExitRejected"/>: it never will (wrong secret, wrong role); <see cref="ExitHardLimit"/>: a task ran
@@ -128,6 +131,11 @@ internal static class WorkerProgram
             // It ends as a .NET program does: Main returns, and the runtime waits for the foreground threads the target
             // started (Python waits for non-daemon threads), then runs the exit hooks (which deliver its puts).
             system?.Terminate();
+            if (args.Contains(SpareFlag))
+            {
+                Console.Out.WriteLine(TargetTakenLine);
+                Console.Out.Flush();
+            }
             return ProcessTargetRunner.Run(handshake);
         }
         if (handshake is null || string.IsNullOrEmpty(handshake.Coordinator) || string.IsNullOrEmpty(handshake.WorkerId))

@@ -313,8 +313,8 @@ public sealed class CPythonProcessSpec : IDisposable, IClassFixture<ForkServerSp
         Assert.NotEmpty(spares);
         foreach (var pid in spares)
             Processes.Signal(pid, signal);
-        if (signal == "KILL") // give the server time to see them die (CPython sleeps for it)
-            Assert.True(await Processes.WaitUntil(() => server.Ready == 0, Bound), "the killed spares still count as ready");
+        // No waiting for the server to see them die (CPython sleeps for it): a spare killed a moment before it is
+        // handed the target may still take the handshake, and is replaced by a new process then.
 
         var second = _scratch.Started(new ActorProcess(ConformanceFunctions.SqrAndMark, 4, _scratch.Path("second"), 0) { StartMethod = "forkserver" });
         Assert.True(second.Join(Bound));
