@@ -199,7 +199,8 @@ public class DemoSpec
     [Fact]
     public async Task Daemon_processes_must_end_with_their_program_even_when_it_is_killed()
     {
-        using var demo = new StartedProgram(DemoDll, "--per-item-process", "--daemon", "--unit", "2");
+        // Its shortest item waits 10 s: all 8 are still running when the program is killed, however busy the machine.
+        using var demo = new StartedProgram(DemoDll, "--per-item-process", "--daemon", "--unit", "10");
         Assert.True(await Processes.WaitUntil(() => Regex.Matches(demo.Stdout, "Waiting").Count == 8, TimeSpan.FromSeconds(60)), demo.Stdout + demo.Stderr);
         var children = demo.Children();
         Assert.Equal(8, children.Count);
