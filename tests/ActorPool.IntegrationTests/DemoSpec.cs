@@ -157,7 +157,9 @@ public class DemoSpec
     [Fact]
     public async Task Demo_paired_must_print_the_seeds_paired_pattern()
     {
-        var output = await RunDemoAsync("--paired", "--unit", "0.05");
+        // The shortest item of a pair (e) takes 0.4 s: two busy workers' starts (each deserializes the call's closure)
+        // were seen 0.15 s apart beside two CPU hogs and another test run, and 0.05 s units let e start after f ended.
+        var output = await RunDemoAsync("--paired", "--unit", "0.4");
         string[] pairs = ["ab", "cd", "ef", "gh"];
         for (var i = 0; i < pairs.Length; i++)
         {
