@@ -66,7 +66,8 @@ public sealed class MetricsSpec : IDisposable
         var (losses, retried, starts) = (Total("actorpool.worker.losses"), Total("actorpool.tasks.retried"), Total("actorpool.worker.starts"));
         var slow = pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(1500, 2), chunkSize: 1);
         await Task.Delay(500);
-        Processes.Kill9(Processes.ChildrenOf(Environment.ProcessId).First());
+        var victim = (await pool.GetStatusAsync()).Workers.First(w => w.Task is not null).Pid!.Value; // this pool's own, running a task
+        Processes.Kill9(victim);
         await slow.WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(1, Total("actorpool.worker.losses") - losses);
         Assert.Equal(1, Total("actorpool.tasks.retried") - retried);

@@ -150,12 +150,15 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
         Assert.True(RssBytes() - rssBefore < 400L << 20, $"the caller grew by {(RssBytes() - rssBefore) >> 20} MB under the attack");
     }
 
-    /// <summary>The pids of forkserver spares waiting now (after asking for one), so they are attacked too.</summary>
+    /// <summary>
+    /// The pids of forkserver spares waiting now (after asking for one), listening, so they are attacked too: the server's
+    /// own, not whatever else this process has started.
+    /// </summary>
     private static List<int> ForkServerSpares()
     {
         var server = Launching.ForkServer.For(Configuration.PoolSettings.DefaultPreload, 1, 67108864);
         Assert.True(server.WhenReady(1, TimeSpan.FromSeconds(60)).GetAwaiter().GetResult(), "no forkserver spare became ready");
-        return Processes.ChildrenOf(Environment.ProcessId).Where(pid => Processes.ListeningPorts(pid).Count > 0).ToList();
+        return Conformance.ConformanceFunctions.SparePids(server).Where(pid => Processes.ListeningPorts(pid).Count > 0).ToList();
     }
 
     [Fact]
