@@ -4,7 +4,7 @@ using Xunit;
 namespace ActorPool.IntegrationTests;
 
 /// <summary>ActorProcess (Python's multiprocessing.Process) on real child processes, and the program-wide start method.</summary>
-[Collection("processes")]
+[Collection("alone")]
 public sealed class ActorProcessSpec : IDisposable
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);

@@ -29,7 +29,7 @@ public static class HostileFunctions
 /// Bad input, one test each: the exception type, a message that names the culprit and what to do, and the same pool
 /// then maps correctly.
 /// </summary>
-[Collection("processes")]
+[Collection("alone")]
 public sealed class BadInputSpec(SpawnPoolFixture fixture) : IClassFixture<SpawnPoolFixture>
 {
     private readonly Pool _pool = fixture.Pool;

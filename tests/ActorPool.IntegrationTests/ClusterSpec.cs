@@ -11,7 +11,7 @@ namespace ActorPool.IntegrationTests;
 /// A cluster pool served by standalone worker nodes started through the node's command line: real processes, a
 /// real Akka.Cluster on 127.0.0.1.
 /// </summary>
-[Collection("processes")]
+[Collection("cluster")]
 public sealed class ClusterSpec : IDisposable
 {
     private static readonly string NodeDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Node.dll");

@@ -5,7 +5,7 @@ using Xunit;
 namespace ActorPool.IntegrationTests;
 
 /// <summary>The seed example, run as users run it: a separate program whose workers are its own child processes.</summary>
-[Collection("processes")]
+[Collection("programs")]
 public class DemoSpec
 {
     private static readonly string DemoDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Demo.dll");

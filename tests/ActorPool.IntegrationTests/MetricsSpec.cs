@@ -6,7 +6,7 @@ using Xunit;
 namespace ActorPool.IntegrationTests;
 
 /// <summary>The ActorPool meter, read the way dotnet-counters and OpenTelemetry read it (a MeterListener), during real calls.</summary>
-[Collection("processes")]
+[Collection("alone")]
 public sealed class MetricsSpec : IDisposable
 {
     private readonly MeterListener _listener = new();
@@ -86,7 +86,15 @@ public sealed class MetricsSpec : IDisposable
         await pool.MapAsync(TestFunctions.SlowPid, [50, 50, 50, 50, 50], chunkSize: 5).WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(5, Total("actorpool.task.duration") - before); // one per task, though they ran as one chunk
     }
+}
 
+/// <summary>
+/// The ActorPool meter read from outside by dotnet-counters, in a program of its own: beside the other tests (the
+/// listener of <see cref="MetricsSpec"/> reads this process's meter, so it runs alone).
+/// </summary>
+[Collection("programs")]
+public sealed class DotnetCountersSpec
+{
     /// <summary>
     /// The README's way: <c>dotnet dotnet-counters</c> (a local tool of the repository) reads the meter of a running
     /// program with a pool (the demo) from outside, over the runtime's diagnostics channel.
@@ -94,7 +102,7 @@ public sealed class MetricsSpec : IDisposable
     [Fact]
     public async Task Dotnet_counters_must_read_the_meter_of_a_running_pool_program()
     {
-        var root = System.Reflection.CustomAttributeExtensions.GetCustomAttributes<System.Reflection.AssemblyMetadataAttribute>(typeof(MetricsSpec).Assembly)
+        var root = System.Reflection.CustomAttributeExtensions.GetCustomAttributes<System.Reflection.AssemblyMetadataAttribute>(typeof(DotnetCountersSpec).Assembly)
             .Single(a => a.Key == "ActorPool.RepositoryRoot").Value!;
         var csv = Path.Combine(Path.GetTempPath(), $"actorpool-counters-{Guid.NewGuid():N}.csv");
         using var demo = new StartedProgram(Path.Combine(AppContext.BaseDirectory, "ActorPool.Demo.dll"), "--unit", "0.5", "--no-progress");

@@ -139,7 +139,7 @@ public sealed class ObservabilitySpec
 }
 
 /// <summary>Traces: the caller's span of a call and its tasks' spans in the worker processes make one trace.</summary>
-[Collection("processes")]
+[Collection("alone")]
 public sealed class TracingSpec : IDisposable
 {
     private readonly List<Activity> _stopped = new();

@@ -8,7 +8,7 @@ using Xunit;
 namespace ActorPool.IntegrationTests;
 
 /// <summary>The README's OpenTelemetry example, with the SDK itself: the caller's traces and metrics, the workers' spans.</summary>
-[Collection("processes")]
+[Collection("alone")]
 public sealed class OpenTelemetrySpec
 {
     [Fact]

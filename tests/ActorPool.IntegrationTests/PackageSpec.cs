@@ -22,7 +22,7 @@ namespace ActorPool.IntegrationTests;
 /// than the one just packed. The machine's folder serves as a fallback folder instead (the Akka packages are
 /// not fetched again), unless it already holds ActorPool of this version.
 /// </remarks>
-[Collection("processes")]
+[Collection("programs")]
 public sealed class PackageSpec
 {
     private static readonly string Version = Metadata("ActorPool.PackageVersion");

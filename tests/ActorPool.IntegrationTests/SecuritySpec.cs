@@ -17,11 +17,16 @@ namespace ActorPool.IntegrationTests;
 /// all (its traffic is on the 0700 data link), so a pool in an application's plain (non-TLS) ActorSystem is safe from
 /// the attack too; there the refusals logged show the attack arrived.
 /// </summary>
-[Collection("processes")]
-public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
+/// <remarks>
+/// The tests are in three classes by what they share with the rest of the suite: <see cref="SecuritySpec"/> attacks this
+/// process's forkserver spare, queue and lock host (one test at a time with the other tests that use them);
+/// <see cref="SecurityTransportSpec"/> attacks pools of their own over plain TCP and a cluster (beside the other tests);
+/// <see cref="SecuritySpillSpec"/> runs alone, as any pool that starts meanwhile would remove the folder it checks.
+/// </remarks>
+public abstract class HostileSpec(ITestOutputHelper output) : IDisposable
 {
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(120);
-    private static readonly string HostileDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Hostile.dll");
+    protected static readonly TimeSpan Bound = TimeSpan.FromSeconds(120);
+    protected static readonly string HostileDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Hostile.dll");
 
     /// <summary>
     /// The hostile program where uid 65534 can read it: this build's folder may sit below one only its owner may enter
@@ -50,14 +55,14 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
     }
 
     private string? _hostileCopy;
-    private readonly string _dir = Directory.CreateTempSubdirectory("actorpool-security-").FullName;
-    private readonly List<Pool> _pools = new();
+    protected string Dir { get; } = Directory.CreateTempSubdirectory("actorpool-security-").FullName;
+    protected List<Pool> Pools { get; } = new();
 
     public void Dispose()
     {
-        foreach (var pool in _pools)
+        foreach (var pool in Pools)
             pool.Terminate();
-        Directory.Delete(_dir, recursive: true);
+        Directory.Delete(Dir, recursive: true);
         if (_hostileCopy is not null && Directory.Exists(_hostileCopy))
             Directory.Delete(_hostileCopy, recursive: true);
     }
@@ -66,12 +71,12 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
     /// Runs the hostile program to its end (bounded): as uid 65534 (nobody) when this process may switch to it, else as
     /// this uid. Its output, one attempt a line.
     /// </summary>
-    private async Task<string> Hostile(params string[] args)
+    protected async Task<string> Hostile(params string[] args)
     {
         var asOther = Environment.UserName == "root" && File.Exists("/usr/bin/setpriv");
         using var program = asOther
             ? StartedProgram.Start("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "dotnet", HostileDllForOthers(), .. args],
-                new Dictionary<string, string?> { ["HOME"] = _dir, ["DOTNET_CLI_HOME"] = _dir, ["DOTNET_NOLOGO"] = "1" })
+                new Dictionary<string, string?> { ["HOME"] = Dir, ["DOTNET_CLI_HOME"] = Dir, ["DOTNET_NOLOGO"] = "1" })
             : StartedProgram.Start("dotnet", [HostileDll, .. args], new Dictionary<string, string?>());
         var exit = await program.WaitForExitAsync(Bound);
         output.WriteLine($"hostile {string.Join(' ', args.Take(3))}: exit {exit}\n{program.Stdout}{program.Stderr}");
@@ -82,25 +87,30 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
         return program.Stdout;
     }
 
-    private static long RssBytes()
+    protected static long RssBytes()
     {
         using var self = Process.GetCurrentProcess();
         return self.WorkingSet64;
     }
 
-    private string Victim()
+    protected string Victim()
     {
-        var victim = Path.Combine(_dir, "victim.txt");
+        var victim = Path.Combine(Dir, "victim.txt");
         File.WriteAllText(victim, "keep me");
         return victim;
     }
+}
 
+/// <summary>The attacks on this process's own services: a spawned pool and its workers, a queue, a lock and a forkserver spare.</summary>
+[Collection("processes")]
+public sealed class SecuritySpec(ITestOutputHelper output) : HostileSpec(output)
+{
     [Fact]
     public async Task A_stranger_must_not_run_code_control_or_read_a_spawned_pool_its_workers_queue_lock_or_spare()
     {
         var log = new LogCapture();
         var pool = new Pool(new PoolOptions { Processes = 2, LoggerFactory = log });
-        _pools.Add(pool);
+        Pools.Add(pool);
         Assert.Equal([0, 1, 4], await pool.MapAsync(TestFunctions.Square, [0, 1, 2]).WaitAsync(Bound));
         var workers = (await pool.GetStatusAsync()).Workers.Select(w => w.Pid!.Value).ToList();
         var queue = new ActorQueue<int>();
@@ -116,7 +126,7 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
         var sparePorts = spares.SelectMany(Processes.ListeningPorts).ToList();
         paths.AddRange(sparePorts.Select(port => $"akka.ssl.tcp://actorpool-worker@127.0.0.1:{port}/user/worker"));
         Assert.True(paths.Count >= 4, string.Join("\n", paths));
-        var marker = Path.Combine(_dir, "pwned");
+        var marker = Path.Combine(Dir, "pwned");
         var victim = Victim();
         var rssBefore = RssBytes();
 
@@ -160,7 +170,12 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
         Assert.True(server.WhenReady(1, TimeSpan.FromSeconds(60)).GetAwaiter().GetResult(), "no forkserver spare became ready");
         return Conformance.ConformanceFunctions.SparePids(server).Where(pid => Processes.ListeningPorts(pid).Count > 0).ToList();
     }
+}
 
+/// <summary>The attacks over plain TCP and on clusters, each on pools of its own.</summary>
+[Collection("cluster")]
+public sealed class SecurityTransportSpec(ITestOutputHelper output) : HostileSpec(output)
+{
     [Fact]
     public async Task A_pool_in_an_applications_plain_ActorSystem_must_refuse_the_attack_and_its_workers_listen_on_no_port()
     {
@@ -176,11 +191,11 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
         try
         {
             var pool = new Pool(new PoolOptions { ActorSystem = app, Processes = 1 });
-            _pools.Add(pool);
+            Pools.Add(pool);
             Assert.Equal([4], await pool.MapAsync(TestFunctions.Square, [2]).WaitAsync(Bound));
             var worker = (await pool.GetStatusAsync()).Workers.Single().Pid!.Value;
             Assert.Empty(Processes.ListeningPorts(worker));
-            var marker = Path.Combine(_dir, "pwned");
+            var marker = Path.Combine(Dir, "pwned");
             var victim = Victim();
             var said = await Hostile(["akka", "--tls", "plain", "--marker", marker, "--victim", victim, "--coordinator", pool.CoordinatorPath,
                 "--path", pool.CoordinatorPath]);
@@ -213,7 +228,7 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
             Config = $"actorpool.cluster {{ enabled = on, secret = \"{Guid.NewGuid():N}\", min-workers = 0, local-workers = 1, tls.enabled = off }}\n" +
                      $"akka.remote.dot-netty.tcp {{ hostname = \"127.0.0.1\", port = {port} }}",
         });
-        _pools.Add(pool);
+        Pools.Add(pool);
         Assert.Equal([1], await pool.MapAsync(TestFunctions.Square, [1]).WaitAsync(Bound));
         var running = pool.MapAsync(TestFunctions.SlowPid, [60_000], chunkSize: 1);
         var said = await Hostile("join", "--tls", "plain", "--seed", $"akka.tcp://actorpool@127.0.0.1:{port}", "--secret", "a-guess");
@@ -224,6 +239,41 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
         Assert.Matches(error is PoolBrokenException ? "coordinator was (downed|removed from its cluster)" : "terminated", error.Message);
     }
 
+    [Fact]
+    public async Task A_stranger_must_not_join_a_cluster_pool_or_reach_its_coordinator()
+    {
+        var secret = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        var port = ClusterSpec.FreePort();
+        var pool = new Pool(new PoolOptions
+        {
+            Processes = 1,
+            Config = $$"""
+                actorpool.cluster { enabled = on, secret = "{{secret}}", min-workers = 0, local-workers = 1 }
+                akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{port}} }
+                """,
+        });
+        Pools.Add(pool);
+        Assert.Equal([1, 4], await pool.MapAsync(TestFunctions.Square, [1, 2]).WaitAsync(Bound));
+        var seed = $"akka.ssl.tcp://actorpool@127.0.0.1:{port}";
+
+        var victim = Victim();
+        await Task.WhenAll(new[] { "plain", "stranger" }.Select(async tls =>
+        {
+            var said = await Hostile("join", "--tls", tls, "--seed", seed, "--secret", "a-guess");
+            Assert.DoesNotContain("JOINED", said);
+            said = await Hostile("akka", "--tls", tls, "--marker", Path.Combine(Dir, "pwned"), "--victim", victim, "--path", pool.CoordinatorPath);
+            Assert.DoesNotContain("ANSWERED", said);
+        }));
+        Assert.Single(Akka.Cluster.Cluster.Get(pool.System).State.Members);
+        Assert.False(File.Exists(Path.Combine(Dir, "pwned")));
+        Assert.Equal(Enumerable.Range(0, 20).Select(x => x * x), await pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 20)).WaitAsync(Bound));
+    }
+}
+
+/// <summary>A pool's process killed outright: its workers remove its spill folder.</summary>
+[Collection("alone")]
+public sealed class SecuritySpillSpec(ITestOutputHelper output) : HostileSpec(output)
+{
     [Fact]
     public async Task A_pool_process_killed_outright_must_leave_no_spill_folder_behind()
     {
@@ -242,35 +292,5 @@ public sealed class SecuritySpec(ITestOutputHelper output) : IDisposable
                         $"workers {string.Join(", ", workers)} alive: {string.Join(", ", workers.Select(Processes.IsAlive))}\n{program.Stderr}");
         foreach (var pid in workers)
             Assert.True(await Processes.WaitUntil(() => !Processes.IsAlive(pid), TimeSpan.FromSeconds(30)), $"worker {pid} outlived its pool");
-    }
-
-    [Fact]
-    public async Task A_stranger_must_not_join_a_cluster_pool_or_reach_its_coordinator()
-    {
-        var secret = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
-        var port = ClusterSpec.FreePort();
-        var pool = new Pool(new PoolOptions
-        {
-            Processes = 1,
-            Config = $$"""
-                actorpool.cluster { enabled = on, secret = "{{secret}}", min-workers = 0, local-workers = 1 }
-                akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{port}} }
-                """,
-        });
-        _pools.Add(pool);
-        Assert.Equal([1, 4], await pool.MapAsync(TestFunctions.Square, [1, 2]).WaitAsync(Bound));
-        var seed = $"akka.ssl.tcp://actorpool@127.0.0.1:{port}";
-
-        var victim = Victim();
-        await Task.WhenAll(new[] { "plain", "stranger" }.Select(async tls =>
-        {
-            var said = await Hostile("join", "--tls", tls, "--seed", seed, "--secret", "a-guess");
-            Assert.DoesNotContain("JOINED", said);
-            said = await Hostile("akka", "--tls", tls, "--marker", Path.Combine(_dir, "pwned"), "--victim", victim, "--path", pool.CoordinatorPath);
-            Assert.DoesNotContain("ANSWERED", said);
-        }));
-        Assert.Single(Akka.Cluster.Cluster.Get(pool.System).State.Members);
-        Assert.False(File.Exists(Path.Combine(_dir, "pwned")));
-        Assert.Equal(Enumerable.Range(0, 20).Select(x => x * x), await pool.MapAsync(TestFunctions.Square, Enumerable.Range(0, 20)).WaitAsync(Bound));
     }
 }

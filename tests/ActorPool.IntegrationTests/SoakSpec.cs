@@ -5,7 +5,7 @@ using Xunit;
 namespace ActorPool.IntegrationTests;
 
 /// <summary>The chaos run, short: the soak program kills workers at random and checks every result.</summary>
-[Collection("processes")]
+[Collection("programs")]
 public sealed class SoakSpec
 {
     private static readonly string SoakDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Soak.dll");

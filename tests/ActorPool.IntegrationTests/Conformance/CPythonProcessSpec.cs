@@ -251,37 +251,6 @@ public sealed class CPythonProcessSpec : IDisposable, IClassFixture<ForkServerSp
         Assert.True(File.Exists(evt), "the child did not wait for its foreground thread, or waited for its background one");
     }
 
-    // CPython: _TestProcess.test_error_on_stdio_flush_1
-    [Fact]
-    public void A_child_must_run_while_this_process_has_broken_standard_streams()
-    {
-        var (stdout, stderr) = (Console.Out, Console.Error);
-        try
-        {
-            foreach (var (name, broken) in new[] { ("closed", ConformanceFunctions.Closed()), ("null", TextWriter.Null) })
-            {
-                Console.SetOut(broken);
-                Console.SetError(broken);
-                // The child prints: its output is copied to this process's (broken) console.
-                var evt = _scratch.Path($"event-{name}");
-                var p = _scratch.Started(new ActorProcess(ConformanceFunctions.PrintAndMark, evt));
-                Assert.True(p.Join(Bound));
-                Assert.True(File.Exists(evt));
-                Assert.Equal(0, p.ExitCode);
-            }
-        }
-        finally
-        {
-            Console.SetOut(stdout);
-            Console.SetError(stderr);
-        }
-        // This process's console still works afterwards (the copying did not end with the broken writers).
-        var after = _scratch.Path("after");
-        var last = _scratch.Started(new ActorProcess(ConformanceFunctions.PrintAndMark, after));
-        Assert.True(last.Join(Bound));
-        Assert.Equal(0, last.ExitCode);
-    }
-
     // CPython: _TestProcess.test_error_on_stdio_flush_2
     [Theory]
     [InlineData(true)]
@@ -324,5 +293,49 @@ public sealed class CPythonProcessSpec : IDisposable, IClassFixture<ForkServerSp
         Assert.True(first.Join(Bound));
         Assert.Equal(0, first.ExitCode); // the one in flight when the spares were signalled
         Assert.True(File.Exists(_scratch.Path("first")));
+    }
+}
+
+/// <summary>
+/// The <c>_TestProcess</c> test that replaces this process's <c>Console.Out</c> and <c>Error</c>: alone, as every pool of
+/// this process writes its log there.
+/// </summary>
+[Collection("alone")]
+public sealed class CPythonProcessConsoleSpec : IDisposable
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+    private readonly Scratch _scratch = new();
+
+    public void Dispose() => _scratch.Dispose();
+
+    // CPython: _TestProcess.test_error_on_stdio_flush_1
+    [Fact]
+    public void A_child_must_run_while_this_process_has_broken_standard_streams()
+    {
+        var (stdout, stderr) = (Console.Out, Console.Error);
+        try
+        {
+            foreach (var (name, broken) in new[] { ("closed", ConformanceFunctions.Closed()), ("null", TextWriter.Null) })
+            {
+                Console.SetOut(broken);
+                Console.SetError(broken);
+                // The child prints: its output is copied to this process's (broken) console.
+                var evt = _scratch.Path($"event-{name}");
+                var p = _scratch.Started(new ActorProcess(ConformanceFunctions.PrintAndMark, evt));
+                Assert.True(p.Join(Bound));
+                Assert.True(File.Exists(evt));
+                Assert.Equal(0, p.ExitCode);
+            }
+        }
+        finally
+        {
+            Console.SetOut(stdout);
+            Console.SetError(stderr);
+        }
+        // This process's console still works afterwards (the copying did not end with the broken writers).
+        var after = _scratch.Path("after");
+        var last = _scratch.Started(new ActorProcess(ConformanceFunctions.PrintAndMark, after));
+        Assert.True(last.Join(Bound));
+        Assert.Equal(0, last.ExitCode);
     }
 }

@@ -3,7 +3,7 @@ using Xunit;
 namespace ActorPool.IntegrationTests.Conformance;
 
 /// <summary>CPython's <c>TestStartMethod</c>: contexts, the program-wide method, forkserver preloads, nested processes.</summary>
-[Collection("processes")]
+[Collection("alone")]
 public sealed class CPythonStartMethodSpec : IDisposable, IClassFixture<ForkServerSpares>
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);

@@ -35,5 +35,33 @@ internal sealed class Terminating(Pool pool) : IDisposable
     public void Dispose() => pool.Terminate();
 }
 
-[CollectionDefinition("processes", DisableParallelization = true)]
+/// <summary>
+/// Tests with pools, queues, locks and processes of this test process: one at a time, as they share its forkserver
+/// (whose spares a test's end stops), its queue and lock host and its children. They run beside the "cluster" and
+/// "programs" collections, whose tests touch none of that.
+/// </summary>
+[CollectionDefinition("processes")]
 public sealed class ProcessCollection;
+
+/// <summary>
+/// Clusters of worker-node processes and the hostile runs against this process's transports: mostly waiting (gossip,
+/// joins, answers that must not come), one at a time, beside the other collections. They use no forkserver, queue or
+/// lock, no start method but the one they name, and look at no child they did not start.
+/// </summary>
+[CollectionDefinition("cluster")]
+public sealed class ClusterCollection;
+
+/// <summary>
+/// Programs started as users start them (the demo, the soak, dotnet-counters on the demo): their workers are their own
+/// children, so these run one at a time beside the other collections.
+/// </summary>
+[CollectionDefinition("programs")]
+public sealed class ProgramCollection;
+
+/// <summary>
+/// Tests that read or change what is one per process (the ActorPool meter and trace source, the program-wide start
+/// method, Console.Out and Error, environment variables), or whose check another pool starting meanwhile would do
+/// for them (a dead pool's spill folder): run alone, after every other collection.
+/// </summary>
+[CollectionDefinition("alone", DisableParallelization = true)]
+public sealed class AloneCollection;
