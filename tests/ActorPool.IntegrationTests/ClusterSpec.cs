@@ -254,14 +254,14 @@ public sealed class ClusterSpec : IDisposable
         // And the certificate is not enough: a node holding it but not the secret joins, yet its workers never register
         // (the coordinator's proof of the secret does not check out, so the node sends nothing that proves or reveals one).
         var noSecret = StartNode(workers: 1, secret: "not-the-secret", config: NodeConfig(shared));
-        await Task.Delay(TimeSpan.FromSeconds(8)); // a node with the certificate is serving within about 2 s
-        Assert.DoesNotContain("serving", stranger.Stdout);
-        Assert.DoesNotContain("serving", plain.Stdout);
         Assert.True(await Processes.WaitUntil(() => noSecret.Stderr.Contains("does not hold this worker's secret"), TimeSpan.FromSeconds(30)),
             noSecret.Stdout + noSecret.Stderr);
-        // Each is told so and exits with 4 (refused), not 0 (left).
+        // Each is told so and exits with 4 (refused), not 0 (left), having never served in all its life (a node with the
+        // certificate is serving within about 2 s).
         Assert.Equal(4, await stranger.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         Assert.Equal(4, await plain.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.DoesNotContain("serving", stranger.Stdout);
+        Assert.DoesNotContain("serving", plain.Stdout);
         var status = await pool.CountsAsync();
         Assert.Equal(1, status.ReadyWorkers);
         Assert.Equal(1, status.RegisteredWorkers);
