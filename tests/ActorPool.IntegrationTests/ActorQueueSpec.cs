@@ -111,6 +111,39 @@ public sealed class ActorQueueSpec
     }
 
     [Fact]
+    public async Task A_consumer_that_pauses_must_get_one_producers_items_in_order()
+    {
+        // A consumer takes up to 256 items at a time and asks for more ahead of need; what it leaves unused for 100 ms
+        // goes back to the front of the queue. A producer that goes on putting meanwhile: its items must still come
+        // out in order, however the pauses fall (the consumer's pauses straddle the give-back time).
+        var q = new ActorQueue<int>();
+        const int n = 6_000;
+        var producer = Task.Run(async () =>
+        {
+            for (var i = 0; i < n; i++)
+            {
+                q.Put(i);
+                if (i % 97 == 0)
+                    await q.FlushAsync();
+                if (i % 500 == 0)
+                    await Task.Delay(60);
+            }
+            await q.FlushAsync();
+        });
+        var random = new Random(7);
+        var previous = -1;
+        for (var i = 0; i < n; i++)
+        {
+            var item = await q.GetAsync(Bound);
+            Assert.True(item == previous + 1, $"item {item} came after {previous}");
+            previous = item;
+            if (i % 211 == 0)
+                await Task.Delay(90 + random.Next(30));
+        }
+        await producer.WaitAsync(Bound);
+    }
+
+    [Fact]
     public async Task A_bounded_queue_must_make_putters_wait_for_room_and_drop_nothing()
     {
         var q = new ActorQueue<int>(maxSize: 4);

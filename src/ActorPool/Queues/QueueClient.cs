@@ -303,8 +303,10 @@ internal sealed class QueueClient<T> : RemoteClient, IPendingPuts
             _lastGet = Environment.TickCount64;
             if (_buffer.TryDequeue(out var item))
             {
+                // Ahead of need, but answered at once: a waiting take out while this process holds items would let
+                // an idle give-back put them in front of later items already on their way here (out of order).
                 if (_buffer.Count < Prefetch / 2 && _take == 0 && !_drained)
-                    SendTake(wait: true);
+                    SendTake(wait: false);
                 return Task.FromResult(item);
             }
             if (_drained)
@@ -397,7 +399,8 @@ internal sealed class QueueClient<T> : RemoteClient, IPendingPuts
         lock (Gate)
         {
             var now = Environment.TickCount64;
-            if (_buffer.Count > 0 && _getWaiters.Count == 0 && now - _lastGet >= IdleReturn.TotalMilliseconds)
+            // Not while a take is out: what it brings is later than what would go back to the front.
+            if (_buffer.Count > 0 && _getWaiters.Count == 0 && _take == 0 && _takeProbe == 0 && now - _lastGet >= IdleReturn.TotalMilliseconds)
             {
                 unused = _buffer.ToArray();
                 _buffer.Clear();
@@ -409,11 +412,14 @@ internal sealed class QueueClient<T> : RemoteClient, IPendingPuts
             }
             if ((_buffer.Count > 0 && unused is null) || (_credits > 0 && credits == 0))
                 _idleTimer.Change(IdleReturn, Timeout.InfiniteTimeSpan);
+            // Sent under the gate: a get that finds the buffer empty now sends its take after this, so the queue has
+            // these back at its front before it serves that take (sent outside, the take could pass them, and the
+            // items after them would come out first).
+            if (unused is not null)
+                Tell(new QReturnItems([Payload.Serialize(unused)], unused.Length));
+            if (credits > 0)
+                Tell(new QReturnCredits(credits));
         }
-        if (unused is not null)
-            Tell(new QReturnItems([Payload.Serialize(unused)], unused.Length));
-        if (credits > 0)
-            Tell(new QReturnCredits(credits));
     }
 
     /// <summary>The queue's process has ended: nothing will answer, so nobody may keep waiting.</summary>
