@@ -35,6 +35,9 @@ internal sealed class Terminating(Pool pool) : IDisposable
     public void Dispose() => pool.Terminate();
 }
 
+// The collections say what may run beside what; xunit.runner.json runs them one after another for now (three side by
+// side beside two CPU hogs took longer than one at a time, and timing-sensitive tests failed).
+
 /// <summary>
 /// Tests with pools, queues, locks and processes of this test process: one at a time, as they share its forkserver
 /// (whose spares a test's end stops), its queue and lock host and its children. They run beside the "cluster" and
