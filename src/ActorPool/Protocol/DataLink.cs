@@ -154,17 +154,10 @@ internal sealed class LinkLineWriter(DataLink link, TextWriter fallback) : TextW
 
     public override void Write(string? value)
     {
-        if (value is null)
-            return;
         lock (_gate)
         {
-            foreach (var c in value)
-            {
-                if (c == '\n')
-                    Send();
-                else if (c != '\r')
-                    _line.Append(c);
-            }
+            foreach (var c in value ?? "")
+                Write(c);
         }
     }
 
