@@ -78,8 +78,9 @@ internal static class WorkerNode
             if (handshake.Warm is { Length: > 0 } owners)
                 Warm(owners, wanted, started.Task);
             // All of this worker's traffic with the pool is on its data link (work, results, readiness, pings: the
-            // pool sees it gone when its process exits or it stops answering). It listens on no port: there is no
-            // ActorSystem until a task asks for one, for a queue or a lock, and that one has no worker actor.
+            // pool sees it gone when its process exits or it stops answering), the pool's process's queues and locks
+            // included. It listens on no port: there is no ActorSystem until a task asks for one, for a queue or a lock
+            // of another process, and that one has no worker actor.
             if (preStarted is not null)
                 started.SetResult(preStarted);
             linked.FirstChunkDone.ContinueWith(_ => WorkerProgram.WarmUpInBackground(handshake), TaskScheduler.Default);
@@ -91,7 +92,7 @@ internal static class WorkerNode
                     break;
             }
             exit.Signaled.Wait();
-            stdout.FlushPartial();
+            stdout?.FlushPartial();
             FlushPuts(handshake); // over the link or the ActorSystem
             if (started.Task.IsCompleted)
                 started.Task.Result.Terminate().Wait(TimeSpan.FromSeconds(2));
@@ -114,9 +115,10 @@ internal static class WorkerNode
     }
 
     /// <summary>
-    /// The pool's tasks use queues or locks of <paramref name="hosts"/>: start this worker's ActorSystem now (on the main
-    /// thread, as on first use) and connect to each host in the background (an Identify of its guardians), so that the
-    /// TLS association is up before a task needs it. Only a speed-up: failures are the first use's to report.
+    /// The pool's tasks use the queues and locks at <paramref name="hosts"/> (their owners' paths): for those not reached
+    /// over the data link, start this worker's ActorSystem now (on the main thread, as on first use) and resolve each
+    /// owner in the background, so that the TLS association is up before a task needs it. Only a speed-up: failures
+    /// are the first use's to report.
     /// </summary>
     private static void Warm(string[] hosts, ManualResetEventSlim wanted, Task<ActorSystem> started)
     {
