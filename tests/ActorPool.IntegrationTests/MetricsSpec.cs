@@ -89,10 +89,11 @@ public sealed class MetricsSpec : IDisposable
 }
 
 /// <summary>
-/// The ActorPool meter read from outside by dotnet-counters, in a program of its own: beside the other tests (the
-/// listener of <see cref="MetricsSpec"/> reads this process's meter, so it runs alone).
+/// The ActorPool meter read from outside by dotnet-counters, in a program of its own. Alone, like
+/// <see cref="MetricsSpec"/>: dotnet-counters must start and sample while the demo's tasks run, and beside another
+/// collection on a busy machine the demo could end first.
 /// </summary>
-[Collection("programs")]
+[Collection("alone")]
 public sealed class DotnetCountersSpec
 {
     /// <summary>

@@ -4,8 +4,11 @@ using Xunit;
 
 namespace ActorPool.IntegrationTests;
 
-/// <summary>The chaos run, short: the soak program kills workers at random and checks every result.</summary>
-[Collection("programs")]
+/// <summary>
+/// The chaos run, short: the soak program kills workers at random and checks every result. Alone: its run is 15 s of
+/// wall time, and beside another collection on a busy machine its workers could spend most of it starting.
+/// </summary>
+[Collection("alone")]
 public sealed class SoakSpec
 {
     private static readonly string SoakDll = Path.Combine(AppContext.BaseDirectory, "ActorPool.Soak.dll");

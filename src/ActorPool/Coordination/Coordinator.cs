@@ -708,8 +708,15 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         if (!Sender.IsNobody() && !Sender.Equals(Self))
             _stopWaiters.Add(Sender);
         FailAllCalls(new ObjectDisposedException(nameof(Pool), "The pool was terminated while this call was running."));
-        foreach (var w in _workers.Values)
-            _launcher.Kill(w.Id);
+        foreach (var w in _workers.Values.ToList())
+        {
+            // A node's worker is its node's to end, not this pool's: it is written off now (its calls were just
+            // failed, so what it still sends is dropped), and its node stops it when this member leaves the cluster.
+            if (w.Node is not null)
+                OnWorkerGone(w.Id, null, "");
+            else
+                _launcher.Kill(w.Id);
+        }
         ReplyWaiters();
     }
 

@@ -35,8 +35,9 @@ internal sealed class Terminating(Pool pool) : IDisposable
     public void Dispose() => pool.Terminate();
 }
 
-// The collections say what may run beside what; xunit.runner.json runs them one after another for now (three side by
-// side beside two CPU hogs took longer than one at a time, and timing-sensitive tests failed).
+// The collections say what may run beside what: xunit.runner.json runs two of them at a time (the tests mostly wait
+// for processes, and on two cores two collections keep both busy), then "alone". Three at once beside two CPU hogs
+// was slower than one at a time, and the tests that must sample a run while it goes (the soak, dotnet-counters) run alone.
 
 /// <summary>
 /// Tests with pools, queues, locks and processes of this test process: one at a time, as they share its forkserver
@@ -55,7 +56,7 @@ public sealed class ProcessCollection;
 public sealed class ClusterCollection;
 
 /// <summary>
-/// Programs started as users start them (the demo, the soak, dotnet-counters on the demo): their workers are their own
+/// Programs started as users start them (the demo, the packages in a new application): their workers are their own
 /// children, so these run one at a time beside the other collections.
 /// </summary>
 [CollectionDefinition("programs")]
