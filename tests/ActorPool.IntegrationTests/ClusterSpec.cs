@@ -163,23 +163,18 @@ public sealed class ClusterSpec : IDisposable
             && terminal.Stdout.Contains($"call {callId}: ended"), TimeSpan.FromSeconds(10)), terminal.Stdout + terminal.Stderr);
         Assert.DoesNotContain("(67%)", terminal.Stdout); // bars, not the plain lines
 
-        // The wrong secret is refused (4), a coordinator that is not there is reported (1), a bad address is a usage error (2).
-        using (var wrong = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = "not-it" }, "status", "--coordinator", Seed))
-        {
-            Assert.Equal(4, await wrong.WaitForExitAsync(TimeSpan.FromSeconds(60)));
-            Assert.Contains("refused this client's TLS handshake", wrong.Stderr);
-        }
-        using (var nobody = new StartedProgram(NodeDll, env, "status", "--coordinator", $"akka.tcp://actorpool@127.0.0.1:{FreePort()}", "--timeout", "2"))
-        {
-            Assert.Equal(1, await nobody.WaitForExitAsync(TimeSpan.FromSeconds(60)));
-            Assert.Contains("no coordinator answered", nobody.Stderr);
-        }
-        using (var bad = new StartedProgram(NodeDll, env, "status", "--coordinator", "localhost:4053"))
-        {
-            Assert.Equal(2, await bad.WaitForExitAsync(TimeSpan.FromSeconds(60)));
-            Assert.Contains("--coordinator: 'localhost:4053'", bad.Stderr);
-            Assert.Contains("the form is akka.tcp://actorpool@HOST:PORT", bad.Stderr);
-        }
+        // The wrong secret is refused (4), a coordinator that is not there is reported (1), a bad address is a usage error
+        // (2): the three at once.
+        using var wrong = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = "not-it" }, "status", "--coordinator", Seed);
+        using var nobody = new StartedProgram(NodeDll, env, "status", "--coordinator", $"akka.tcp://actorpool@127.0.0.1:{FreePort()}", "--timeout", "2");
+        using var bad = new StartedProgram(NodeDll, env, "status", "--coordinator", "localhost:4053");
+        Assert.Equal(4, await wrong.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("refused this client's TLS handshake", wrong.Stderr);
+        Assert.Equal(1, await nobody.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("no coordinator answered", nobody.Stderr);
+        Assert.Equal(2, await bad.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("--coordinator: 'localhost:4053'", bad.Stderr);
+        Assert.Contains("the form is akka.tcp://actorpool@HOST:PORT", bad.Stderr);
     }
 
     [Fact]
