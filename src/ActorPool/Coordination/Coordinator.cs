@@ -628,7 +628,14 @@ internal sealed class Coordinator : ReceiveActor, IWithTimers
         var expected = w.Leaving || _stopping;
         if (w.WasReady && !expected)
             Diagnostics.PoolMetrics.WorkerLosses.Add(1);
-        if (!w.WasReady && !expected)
+        if (!w.WasReady && !expected && w.External)
+        {
+            // A node's worker (or another process's) that went before it was ready, as one may on a busy machine: not a
+            // start failure of this pool, which starts no replacement for it and so cannot loop on it.
+            _log.Warning("Worker {0} went before it was ready ({1}); it was not started by this pool.", w.Describe(),
+                string.IsNullOrWhiteSpace(errorTail) ? WorkerLostException.ExitText(exitCode) : errorTail.Trim());
+        }
+        else if (!w.WasReady && !expected)
         {
             // Never became ready: a start failure. Several in a row mean the pool cannot work at all.
             var why = w.StartTimedOut ? $"was not ready within {_settings.WorkerStartupTimeout}" : $"{WorkerLostException.ExitText(exitCode)} before it was ready";

@@ -325,6 +325,33 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Workers_it_did_not_start_that_go_before_they_are_ready_must_not_break_the_pool()
+    {
+        // As node workers may on a busy machine: registered, then gone before ready, three times. Only the workers a
+        // pool starts count as its start failures (it starts no replacement for the others, so cannot loop on them).
+        var coordinator = StartCoordinator(processes: 1);
+        var sink = new RecordingSink();
+        coordinator.TellLocal(new StartCall(1, Fn, sink));
+        Submit(coordinator, 1, 1);
+        for (var i = 1; i <= 3; i++)
+        {
+            var stranger = CreateTestProbe();
+            var id = $"x{i}";
+            var nonce = Proof.NewNonce();
+            coordinator.Tell(new RegisterWorker(id, 500 + i, "127.0.0.1", stranger.Ref, nonce), stranger.Ref);
+            var challenge = stranger.ExpectLocal<RegisterChallenge>();
+            coordinator.Tell(new RegisterWorker(id, 500 + i, "127.0.0.1", stranger.Ref, nonce, challenge.ChallengeNonce,
+                Proof.Of(Secret, "worker", id, challenge.ChallengeNonce, nonce)), stranger.Ref);
+            stranger.ExpectLocal<WorkerAccepted>();
+            Sys.Stop(stranger.Ref);
+        }
+        var w1 = Join(coordinator, "w1", 101); // refused, were the pool broken
+        Done(coordinator, w1, w1.ExpectLocal<RunChunk>());
+        AwaitAssert(() => Assert.Equal(1, sink.CompletedCount));
+        Assert.Null(sink.CallError);
+    }
+
+    [Fact]
     public void Coordinator_must_widen_the_window_when_tasks_are_far_shorter_than_a_round_trip()
     {
         var coordinator = StartCoordinator(processes: 1);
