@@ -236,10 +236,15 @@ public abstract class CPythonPoolSpec<TFixture>(TFixture fixture) : IClassFixtur
     public void The_pool_must_not_keep_a_calls_arguments_or_results()
     {
         var refs = MapAndForget();
-        for (var i = 0; i < 3 && refs.Any(r => r.IsAlive); i++)
+        // Map has returned; the call's last bookkeeping may still run on another thread for a moment on a busy machine
+        // (seen once with 20 of 20 alive right after the return). Not kept means gone soon after, not at that instant.
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (refs.Any(r => r.IsAlive) && DateTime.UtcNow < until)
         {
             GC.Collect();
             GC.WaitForPendingFinalizers();
+            if (refs.Any(r => r.IsAlive))
+                Thread.Sleep(50);
         }
         Assert.All(refs, r => Assert.False(r.IsAlive, "an argument or a result of a finished call is still referenced"));
     }
