@@ -71,7 +71,9 @@ internal static class StatusCommand
         }
         finally
         {
-            await system.Terminate().WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { }, TaskScheduler.Default);
+            // A client has nothing to flush: after Ctrl-C it waits a moment for its ActorSystem, not the usual 5 s.
+            var bound = cancellationToken.IsCancellationRequested ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(5);
+            await system.Terminate().WaitAsync(bound).ContinueWith(_ => { }, TaskScheduler.Default);
         }
     }
 

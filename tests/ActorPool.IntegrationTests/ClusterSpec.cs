@@ -157,7 +157,7 @@ public sealed class ClusterSpec : IDisposable
             Assert.True(await Processes.WaitUntil(() => watching.Stdout.Contains($"call {callId}: ended"), TimeSpan.FromSeconds(10)), watching.Stdout);
             using (var interrupt = System.Diagnostics.Process.Start("kill", ["-INT", watching.Pid.ToString()]))
                 await interrupt.WaitForExitAsync();
-            Assert.Equal(130, await watching.WaitForExitAsync(TimeSpan.FromSeconds(10))); // as any program ended by Ctrl-C
+            Assert.Equal(130, await watching.WaitForExitAsync(TimeSpan.FromSeconds(30))); // as any program ended by Ctrl-C
         }
         Assert.True(await Processes.WaitUntil(() => terminal.Stdout.Contains("\u2501") && terminal.Stdout.Contains($"call {callId}: 2/3 tasks done")
             && terminal.Stdout.Contains($"call {callId}: ended"), TimeSpan.FromSeconds(10)), terminal.Stdout + terminal.Stderr);

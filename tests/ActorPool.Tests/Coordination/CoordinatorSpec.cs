@@ -27,8 +27,8 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         return Sys.ActorOf(Coordinator.Props(settings, _launcher, Secret, []));
     }
 
-    /// <summary>Registers a probe as worker <paramref name="id"/> and answers the warm-up round trip.</summary>
-    private TestProbe Join(IActorRef coordinator, string id, int pid)
+    /// <summary>Registers a probe as worker <paramref name="id"/> (challenge, then proof): accepted, not yet ready.</summary>
+    private TestProbe Register(IActorRef coordinator, string id, int pid)
     {
         var probe = CreateTestProbe();
         var nonce = Proof.NewNonce();
@@ -38,6 +38,13 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         coordinator.Tell(new RegisterWorker(id, pid, "127.0.0.1", probe.Ref, nonce, challenge.ChallengeNonce,
             Proof.Of(Secret, "worker", id, challenge.ChallengeNonce, nonce)), probe.Ref);
         probe.ExpectLocal<WorkerAccepted>();
+        return probe;
+    }
+
+    /// <summary>Registers a probe as worker <paramref name="id"/> and answers the warm-up round trip.</summary>
+    private TestProbe Join(IActorRef coordinator, string id, int pid)
+    {
+        var probe = Register(coordinator, id, pid);
         coordinator.Tell(new WorkerReady(id), probe.Ref);
         var warm = probe.ExpectLocal<RunChunk>();
         coordinator.Tell(new ChunkDone(warm.Chunk, warm.Attempt, Blob.Of([]), 3, null, 0), probe.Ref);
@@ -334,17 +341,7 @@ public class CoordinatorSpec : Akka.TestKit.Xunit2.TestKit
         coordinator.TellLocal(new StartCall(1, Fn, sink));
         Submit(coordinator, 1, 1);
         for (var i = 1; i <= 3; i++)
-        {
-            var stranger = CreateTestProbe();
-            var id = $"x{i}";
-            var nonce = Proof.NewNonce();
-            coordinator.Tell(new RegisterWorker(id, 500 + i, "127.0.0.1", stranger.Ref, nonce), stranger.Ref);
-            var challenge = stranger.ExpectLocal<RegisterChallenge>();
-            coordinator.Tell(new RegisterWorker(id, 500 + i, "127.0.0.1", stranger.Ref, nonce, challenge.ChallengeNonce,
-                Proof.Of(Secret, "worker", id, challenge.ChallengeNonce, nonce)), stranger.Ref);
-            stranger.ExpectLocal<WorkerAccepted>();
-            Sys.Stop(stranger.Ref);
-        }
+            Sys.Stop(Register(coordinator, $"x{i}", 500 + i).Ref);
         var w1 = Join(coordinator, "w1", 101); // refused, were the pool broken
         Done(coordinator, w1, w1.ExpectLocal<RunChunk>());
         AwaitAssert(() => Assert.Equal(1, sink.CompletedCount));
