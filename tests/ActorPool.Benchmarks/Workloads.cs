@@ -88,11 +88,34 @@ public static class Workloads
             [new("payload", "MiB/s", "higher")], Payload, ["payload"]),
         new("worker-crash", "task 3 of 8 ends its own worker process; seconds to the call's outcome (bound 10 s)",
             [new("worker-crash", "s", "lower")], WorkerCrash, ["worker-crash", "--timeout", "10"], Repetitions: 1),
+        new("idle-cpu", $"a warm pool of {workers} left idle for {IdleSeconds:F0} s: CPU used by the caller and its worker processes (Linux /proc), % of one core",
+            [new("idle-cpu", "% of a core", "lower"), new("idle-cpu context switches", "per s", "lower", "switches")], IdleCpu,
+            ["idle-cpu", "--seconds", IdleSeconds.ToString(CultureInfo.InvariantCulture)]),
         new("imap-memory", $"imap x*x over {ImapMemoryInputs:N0} ints from a lazy generator, chunksize 1000: the caller's RSS growth during the call and its peak (sampled every 20 ms)",
             [new("imap-memory growth", "MB", "lower"), new("imap-memory peak RSS", "MB", "lower", "peak")], ImapMemory, ["imap-memory", "--size", ImapMemoryInputs.ToString(CultureInfo.InvariantCulture)], Repetitions: 2),
     ];
 
     public const int ImapMemoryInputs = 10_000_000;
+
+    /// <summary>Seconds an idle pool is watched for the idle-cpu row.</summary>
+    public const double IdleSeconds = 10;
+
+    private static async Task<Sample> IdleCpu(BenchContext ctx, CancellationToken ct)
+    {
+        var pool = await ctx.WarmPoolAsync(ct);
+        await pool.MapAsync(Functions.Square, Enumerable.Range(0, 1_000), cancellationToken: ct);
+        await Task.Delay(TimeSpan.FromSeconds(3), ct); // what a call leaves behind settles: acknowledgements, GC, the JIT's second tier
+        var (before, switchesBefore) = ProcessCpu.OfTree(Environment.ProcessId);
+        var clock = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(IdleSeconds), ct);
+        var (after, switchesAfter) = ProcessCpu.OfTree(Environment.ProcessId);
+        var seconds = clock.Elapsed.TotalSeconds;
+        return new Sample(new Dictionary<string, double?>
+        {
+            ["value"] = 100 * (after - before).TotalSeconds / seconds,
+            ["switches"] = (switchesAfter - switchesBefore) / seconds,
+        });
+    }
 
     private static async Task<Sample> ImapMemory(BenchContext ctx, CancellationToken ct)
     {

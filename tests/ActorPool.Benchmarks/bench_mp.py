@@ -126,6 +126,39 @@ def lock_cycles_for(lock, start_at):
     return n
 
 
+def tree_cpu(root):
+    """CPU seconds (user + system) and context switches of root and its live descendants (Linux /proc)."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/stat" % name) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                parents[int(name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+            except (OSError, IndexError, ValueError):
+                pass
+    tree = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (parent, _) in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    ticks = sum(parents[p][1] for p in tree if p in parents)
+    switches = 0
+    for pid in tree:
+        try:
+            for task in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/status" % (pid, task)) as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                            switches += int(line.split(":")[1])
+        except OSError:
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK"), switches
+
+
 SEED = (['a', 2], ['b', 4], ['c', 6], ['d', 8], ['e', 1], ['f', 3], ['g', 5], ['h', 7])
 
 
@@ -263,6 +296,15 @@ def run(args, ctx):
 
     with ctx.Pool(w) as pool:
         warm(pool, w)
+        if args.workload == "idle-cpu":
+            pool.map(square, range(1_000))
+            time.sleep(1.0)
+            before, switches_before = tree_cpu(os.getpid())
+            t0 = time.perf_counter()
+            time.sleep(args.seconds)
+            after, switches_after = tree_cpu(os.getpid())
+            elapsed = time.perf_counter() - t0
+            return {"value": 100.0 * (after - before) / elapsed, "switches": (switches_after - switches_before) / elapsed}
         if args.workload == "tiny-map":
             n = args.size or 1_000_000
             pool.map(square, range(10_000))
@@ -317,6 +359,7 @@ def main():
     parser.add_argument("--method", default="spawn")
     parser.add_argument("--size", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     if args.method == "thread":
         ctx = mp.get_context("spawn")  # unused: the thread workloads make a ThreadPool
