@@ -14,6 +14,12 @@ public static class Functions
 
     public static int ProcessId(int _) => Environment.ProcessId;
 
+    public static int ProcessIdAfter20Ms(int _)
+    {
+        Thread.Sleep(20);
+        return Environment.ProcessId;
+    }
+
     /// <summary>Primes below <paramref name="n"/> by trial division (the same algorithm as the Python side).</summary>
     /// <remarks>Always fully optimized, so the sequential run here and the runs in workers execute the same code.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

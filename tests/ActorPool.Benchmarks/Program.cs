@@ -60,6 +60,19 @@ root.SetAction(async (parse, ct) =>
     var hasPython = py.Probe();
     if (!hasPython)
         Console.Error.WriteLine($"Python is not available ({py.Version}); the Python column stays empty.");
+    // Where Python users go next: loky (joblib's executor) and Dask distributed, when installed.
+    var engines = new List<string>();
+    var engineVersions = new List<string>();
+    foreach (var (engine, module, package) in new[] { ("loky", "joblib.externals.loky", "python3-joblib (or pip install joblib)"), ("dask", "distributed", "python3-distributed (or pip install distributed)") })
+    {
+        if (hasPython && py.VersionOf(module) is { } version)
+        {
+            engines.Add(engine);
+            engineVersions.Add($"{(engine == "dask" ? "Dask distributed" : engine)} {version}");
+        }
+        else
+            Console.Error.WriteLine($"{engine} is not installed for {parse.GetValue(python)}: its column stays empty. Install {package}.");
+    }
 
     var rows = new List<Row>();
     await using (var ctx = new BenchContext(parse.GetValue(workers)))
@@ -70,26 +83,31 @@ root.SetAction(async (parse, ct) =>
             Console.WriteLine($"{w.Name}: {w.Description}");
             var ours = new List<Sample>();
             var theirs = new List<Sample>();
+            var peers = (w.Peers ? engines : []).ToDictionary(e => e, _ => new List<Sample>());
+            var count = parse.GetValue(workers);
             for (var i = 0; i < n; i++)
             {
                 // Alternate which side goes first, so drift in the machine's load falls on both.
                 if (i % 2 == 0)
                 {
                     ours.Add(await w.ActorPool(ctx, ct));
-                    if (hasPython) theirs.Add(py.Measure(w.PythonArgs, ct));
+                    if (hasPython && w.PythonArgs.Length > 0) theirs.Add(py.Measure(w.PythonArgs, count, "mp", ct));
                 }
                 else
                 {
-                    if (hasPython) theirs.Add(py.Measure(w.PythonArgs, ct));
+                    if (hasPython && w.PythonArgs.Length > 0) theirs.Add(py.Measure(w.PythonArgs, count, "mp", ct));
                     ours.Add(await w.ActorPool(ctx, ct));
                 }
-                Console.WriteLine($"  run {i + 1}/{n}: ActorPool {Show(ours[^1])}   Python {(hasPython ? Show(theirs[^1]) : "n/a")}");
+                foreach (var (engine, samples) in peers)
+                    samples.Add(py.Measure(w.PythonArgs, count, engine, ct));
+                Console.WriteLine($"  run {i + 1}/{n}: ActorPool {Show(ours[^1])}   Python {(theirs.Count > i ? Show(theirs[^1]) : "n/a")}" +
+                                  string.Concat(peers.Select(kv => $"   {kv.Key} {Show(kv.Value[^1])}")));
             }
-            rows.AddRange(w.Metrics.Select(m => Row.From(w, m, ours, theirs)));
+            rows.AddRange(w.Metrics.Select(m => Row.From(w, m, ours, theirs, peers)));
         }
     }
 
-    var machine = Report.Machine(hasPython ? py.Version! : "no Python", repetitions);
+    var machine = Report.Machine(hasPython ? string.Join(", ", [py.Version!, .. engineVersions]) : "no Python", repetitions);
     var markdown = Report.Markdown(rows, machine);
     var folder = Path.GetFullPath(parse.GetValue(output)!);
     Report.Write(folder, rows, markdown);

@@ -24,9 +24,25 @@ public sealed class PythonSide(string python, string script)
         }
     }
 
-    public Sample Measure(string[] args, CancellationToken ct)
+    /// <summary>The version of <paramref name="module"/> (loky's, Dask's) if the interpreter can import it; else null.</summary>
+    public string? VersionOf(string module)
+    {
+        try
+        {
+            var (code, stdout, _) = Run(["-c", $"import {module} as m; print(m.__version__)"], TimeSpan.FromSeconds(60), withScript: false);
+            return code == 0 ? stdout.Trim() : null;
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or TimeoutException)
+        {
+            return null;
+        }
+    }
+
+    /// <param name="engine">mp (multiprocessing), loky or dask: what bench_mp.py runs the workload on.</param>
+    public Sample Measure(string[] args, int workers, string engine, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
+        args = [.. args, "--workers", workers.ToString(System.Globalization.CultureInfo.InvariantCulture), "--engine", engine];
         var (code, stdout, stderr) = Run(args, TimeSpan.FromMinutes(5), withScript: true);
         var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
         if (code != 0 || last is null || !last.StartsWith('{'))

@@ -18,20 +18,31 @@ public sealed record Row(
     [property: JsonPropertyName("python_runs")] double?[] PythonRuns,
     [property: JsonPropertyName("actorpool_outcome")] string? ActorPoolOutcome,
     [property: JsonPropertyName("python_outcome")] string? PythonOutcome,
-    [property: JsonPropertyName("description")] string Description)
+    [property: JsonPropertyName("description")] string Description,
+    [property: JsonPropertyName("peers")] IReadOnlyList<Peer> Peers)
 {
-    public static Row From(Workload w, Metric m, IReadOnlyList<Sample> ours, IReadOnlyList<Sample> theirs)
+    public static Row From(Workload w, Metric m, IReadOnlyList<Sample> ours, IReadOnlyList<Sample> theirs, IReadOnlyDictionary<string, List<Sample>> peers)
     {
         var a = ours.Select(s => s.Values.GetValueOrDefault(m.Key)).ToArray();
         var p = theirs.Select(s => s.Values.GetValueOrDefault(m.Key)).ToArray();
         var am = Median(a);
         var pm = Median(p);
-        double? ratio = am is { } x && pm is { } y && y != 0 ? x / y : null;
-        return new Row(m.Row, m.Unit, am, pm, ratio, m.Better, a, p,
+        return new Row(m.Row, m.Unit, am, pm, RatioOf(am, pm), m.Better, a, p,
             ours.Select(s => s.Outcome).LastOrDefault(o => o is not null),
             theirs.Select(s => s.Outcome).LastOrDefault(o => o is not null),
-            w.Description);
+            w.Description,
+            peers.Select(kv =>
+            {
+                var runs = kv.Value.Select(s => s.Values.GetValueOrDefault(m.Key)).ToArray();
+                var median = Median(runs);
+                return new Peer(kv.Key, median, RatioOf(am, median), runs, kv.Value.Select(s => s.Outcome).LastOrDefault(o => o is not null));
+            }).ToArray());
     }
+
+    private static double? RatioOf(double? ours, double? theirs) => ours is { } x && theirs is { } y && y != 0 ? x / y : null;
+
+    /// <summary>This row's figure on another Python engine (loky, Dask), or null when it has none.</summary>
+    public Peer? On(string engine) => Peers.FirstOrDefault(p => p.Engine == engine);
 
     /// <summary>The median of the runs that produced a figure; none when no run did.</summary>
     public static double? Median(IEnumerable<double?> values)
@@ -53,6 +64,14 @@ public sealed record Row(
     }
 }
 
+/// <summary>A row's figure on another Python engine: loky's executor or Dask distributed.</summary>
+public sealed record Peer(
+    [property: JsonPropertyName("engine")] string Engine,
+    [property: JsonPropertyName("median")] double? Median,
+    [property: JsonPropertyName("ratio")] double? Ratio,
+    [property: JsonPropertyName("runs")] double?[] Runs,
+    [property: JsonPropertyName("outcome")] string? Outcome);
+
 public static class Report
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
@@ -65,15 +84,20 @@ public static class Report
     {
         var sb = new StringBuilder();
         sb.AppendLine($"Machine: {machine}").AppendLine();
-        sb.AppendLine("| workload | unit | ActorPool | Python | ActorPool ÷ Python | better | verdict |");
-        sb.AppendLine("|---|---|---:|---:|---:|---|---|");
+        sb.AppendLine("| workload | unit | ActorPool | Python | loky | Dask | ActorPool ÷ Python | ÷ loky | ÷ Dask | better | verdict (against Python) |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|");
         foreach (var r in rows)
         {
+            var loky = r.On("loky");
+            var dask = r.On("dask");
             sb.AppendLine($"| {r.Workload} | {r.Unit} | {Cell(r.ActorPool, r.ActorPoolOutcome)} | {Cell(r.Python, r.PythonOutcome)} | " +
-                          $"{(r.Ratio is { } x ? x.ToString("F2", CultureInfo.InvariantCulture) : "–")} | {r.Better} | {r.Verdict()} |");
+                          $"{(loky is null ? "–" : Cell(loky.Median, loky.Outcome))} | {(dask is null ? "–" : Cell(dask.Median, dask.Outcome))} | " +
+                          $"{RatioCell(r.Ratio)} | {RatioCell(loky?.Ratio)} | {RatioCell(dask?.Ratio)} | {r.Better} | {r.Verdict()} |");
         }
         return sb.ToString();
     }
+
+    private static string RatioCell(double? ratio) => ratio is { } x ? x.ToString("F2", CultureInfo.InvariantCulture) : "–";
 
     private static string Cell(double? value, string? outcome)
     {

@@ -2,7 +2,10 @@
 
 Runs one repetition of one workload and prints one JSON object on stdout.
 Usage: python3 bench_mp.py WORKLOAD [--workers N] [--method spawn|forkserver|fork|thread] [--size N] [--timeout S]
-(--method thread: multiprocessing.pool.ThreadPool.)
+                            [--engine mp|loky|dask]
+(--method thread: multiprocessing.pool.ThreadPool.) --engine loky runs the workload on loky's ProcessPoolExecutor
+(joblib's executor), --engine dask on a Dask distributed LocalCluster of --workers single-threaded worker processes,
+for the workloads they have an equivalent of; "unavailable" when the package is not installed.
 The workloads mirror tests/ActorPool.Benchmarks/Workloads.cs; see that file for the ActorPool side.
 """
 import argparse
@@ -352,6 +355,198 @@ def run(args, ctx):
     raise SystemExit("unknown workload: %s" % args.workload)
 
 
+def unavailable(why):
+    print(json.dumps({"unavailable": why}), flush=True)
+
+
+def first_from_each(submit_pid, w, deadline_s=60):
+    """Submits w tasks at a time (each returns its worker's pid after 20 ms) until w distinct workers have answered."""
+    seen = set()
+    deadline = time.monotonic() + deadline_s
+    while len(seen) < w and time.monotonic() < deadline:
+        seen.update(submit_pid(w))
+    if len(seen) < w:
+        raise SystemExit("workers did not all answer within %d s" % deadline_s)
+
+
+def run_loky(args):
+    from joblib.externals.loky import ProcessPoolExecutor
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+    w = args.workers
+    wl = args.workload
+
+    def pids(ex):
+        return lambda k: list(ex.map(pid_after, [0.02] * k))
+
+    if wl == "startup":
+        t0 = time.perf_counter()
+        ex = ProcessPoolExecutor(max_workers=w)
+        first_from_each(pids(ex), w)
+        elapsed = time.perf_counter() - t0
+        ex.shutdown(wait=True)
+        return {"value": elapsed * 1e3}
+    if wl == "cpu-bound":
+        n = args.size or 65_000
+        tasks = [n] * 16
+        count_primes(1_000)
+        t0 = time.perf_counter()
+        seq = [count_primes(x) for x in tasks]
+        sequential = time.perf_counter() - t0
+    ex = ProcessPoolExecutor(max_workers=w)
+    try:
+        first_from_each(pids(ex), w)
+        if wl == "tiny-map":
+            # multiprocessing's default chunksize for this map: ceil(n / (4 * workers)).
+            n = args.size or 1_000_000
+            chunk = -(-n // (4 * w))
+            list(ex.map(square, range(10_000), chunksize=-(-10_000 // (4 * w))))
+            t0 = time.perf_counter()
+            out = list(ex.map(square, range(n), chunksize=chunk))
+            elapsed = time.perf_counter() - t0
+            assert out[-1] == (n - 1) * (n - 1)
+            return {"value": n / elapsed}
+        if wl == "apply-latency":
+            n = args.size or 10_000
+            for _ in range(200):
+                ex.submit(answer).result()
+            samples = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                ex.submit(answer).result()
+                samples.append(time.perf_counter() - t0)
+            samples.sort()
+            return {"p50": samples[len(samples) // 2] * 1e6, "p99": samples[int(len(samples) * 0.99)] * 1e6}
+        if wl == "cpu-bound":
+            list(ex.map(count_primes, [1_000] * w))
+            t0 = time.perf_counter()
+            par = list(ex.map(count_primes, tasks))
+            parallel = time.perf_counter() - t0
+            assert seq == par
+            return {"value": sequential / parallel, "sequential": sequential, "parallel": parallel}
+        if wl == "seed-sleep":
+            t0 = time.perf_counter()
+            out = list(ex.map(seed_work, SEED))
+            elapsed = time.perf_counter() - t0
+            assert out == [name for name, _ in SEED]
+            return {"value": elapsed}
+        if wl == "payload":
+            count = args.size or 200
+            arrays = [os.urandom(1 << 20) for _ in range(count)]
+            list(ex.map(length, arrays[:4]))
+            t0 = time.perf_counter()
+            out = list(ex.map(length, arrays))
+            elapsed = time.perf_counter() - t0
+            assert out == [1 << 20] * count
+            return {"value": count / elapsed}
+        if wl == "worker-crash":
+            t0 = time.perf_counter()
+            try:
+                list(ex.map(die, range(8), timeout=args.timeout))
+                outcome = "completed"
+            except TerminatedWorkerError as e:
+                outcome = "error: %s" % type(e).__name__
+            except Exception as e:  # noqa: BLE001
+                outcome = "hangs (no result after %g s)" % args.timeout if "Timeout" in type(e).__name__ else "error: %s" % type(e).__name__
+            elapsed = time.perf_counter() - t0
+            return {"value": None if outcome.startswith("hangs") else elapsed, "outcome": outcome}
+    finally:
+        ex.shutdown(wait=False, kill_workers=True)
+    return {"unavailable": "no loky equivalent of %s" % wl}
+
+
+def run_dask(args):
+    import logging
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    from distributed import Client, LocalCluster
+    w = args.workers
+    wl = args.workload
+
+    def start():
+        cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        return cluster, Client(cluster)
+
+    if wl == "startup":
+        t0 = time.perf_counter()
+        cluster, client = start()
+        client.wait_for_workers(w)
+        pids = client.run(os.getpid)  # runs on every worker
+        elapsed = time.perf_counter() - t0
+        assert len(set(pids.values())) == w
+        client.close()
+        cluster.close()
+        return {"value": elapsed * 1e3}
+    if wl == "cpu-bound":
+        n = args.size or 65_000
+        tasks = [n] * 16
+        count_primes(1_000)
+        t0 = time.perf_counter()
+        seq = [count_primes(x) for x in tasks]
+        sequential = time.perf_counter() - t0
+    cluster, client = start()
+    try:
+        client.wait_for_workers(w)
+        if wl == "tiny-map":
+            # Dask's idiomatic form for many tiny items: a bag in partitions (one task per partition), as many as
+            # multiprocessing's default chunks for this map.
+            import dask.bag as db
+            n = args.size or 100_000  # a bag of a million ints takes Dask minutes here
+            db.from_sequence(range(10_000), npartitions=4 * w).map(square).compute()
+            t0 = time.perf_counter()
+            out = db.from_sequence(range(n), npartitions=4 * w).map(square).compute()
+            elapsed = time.perf_counter() - t0
+            assert out[-1] == (n - 1) * (n - 1)
+            return {"value": n / elapsed}
+        if wl == "apply-latency":
+            n = args.size or 2_000
+            for _ in range(50):
+                client.submit(answer, pure=False).result()
+            samples = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                client.submit(answer, pure=False).result()
+                samples.append(time.perf_counter() - t0)
+            samples.sort()
+            return {"p50": samples[len(samples) // 2] * 1e6, "p99": samples[int(len(samples) * 0.99)] * 1e6}
+        if wl == "cpu-bound":
+            client.gather(client.map(count_primes, [1_000] * w, pure=False))
+            t0 = time.perf_counter()
+            par = client.gather(client.map(count_primes, tasks, pure=False))
+            parallel = time.perf_counter() - t0
+            assert seq == par
+            return {"value": sequential / parallel, "sequential": sequential, "parallel": parallel}
+        if wl == "seed-sleep":
+            t0 = time.perf_counter()
+            out = client.gather(client.map(seed_work, SEED, pure=False))
+            elapsed = time.perf_counter() - t0
+            assert out == [name for name, _ in SEED]
+            return {"value": elapsed}
+        if wl == "payload":
+            count = args.size or 200
+            arrays = [os.urandom(1 << 20) for _ in range(count)]
+            client.gather(client.map(length, arrays[:4], pure=False))
+            t0 = time.perf_counter()
+            out = client.gather(client.map(length, arrays, pure=False))
+            elapsed = time.perf_counter() - t0
+            assert out == [1 << 20] * count
+            return {"value": count / elapsed}
+        if wl == "worker-crash":
+            t0 = time.perf_counter()
+            try:
+                client.gather(client.map(die, range(8), pure=False), errors="raise")
+                outcome = "completed"
+            except Exception as e:  # noqa: BLE001
+                outcome = "error: %s" % type(e).__name__
+            elapsed = time.perf_counter() - t0
+            if elapsed > args.timeout:
+                outcome = "hangs (no result after %g s)" % args.timeout
+            return {"value": None if outcome.startswith("hangs") else elapsed, "outcome": outcome}
+    finally:
+        client.close()
+        cluster.close()
+    return {"unavailable": "no Dask equivalent of %s" % wl}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("workload")
@@ -360,7 +555,22 @@ def main():
     parser.add_argument("--size", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--engine", default="mp", choices=["mp", "loky", "dask"])
     args = parser.parse_args()
+    if args.engine == "loky":
+        try:
+            import joblib.externals.loky  # noqa: F401
+        except ImportError as e:
+            return unavailable("loky is not installed (%s)" % e)
+        print(json.dumps(run_loky(args)), flush=True)
+        return
+    if args.engine == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError as e:
+            return unavailable("Dask distributed is not installed (%s)" % e)
+        print(json.dumps(run_dask(args)), flush=True)
+        return
     if args.method == "thread":
         ctx = mp.get_context("spawn")  # unused: the thread workloads make a ThreadPool
     elif args.method not in mp.get_all_start_methods():

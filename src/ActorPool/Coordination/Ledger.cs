@@ -25,6 +25,7 @@ internal sealed class Ledger(int maxTaskRetries, int maxWindow, int maxTasksPerC
     private readonly List<WorkerHandle> _ready = new();
     private int _next;
     private readonly Dictionary<WorkerHandle, List<RunChunk>> _outgoing = new();
+    private readonly List<WorkerHandle> _staged = new();
 
     public int ActiveCalls => _calls.Count;
     public int Queued => _pending.Count;
@@ -107,6 +108,7 @@ internal sealed class Ledger(int maxTaskRetries, int maxWindow, int maxTasksPerC
     public void RemoveReady(WorkerHandle worker)
     {
         _ready.Remove(worker);
+        _outgoing.Remove(worker);
         if (_next > _ready.Count)
             _next = 0;
     }
@@ -170,15 +172,14 @@ internal sealed class Ledger(int maxTaskRetries, int maxWindow, int maxTasksPerC
             _pending.RemoveFirst();
             Stage(chunk, worker);
         }
-        foreach (var (worker, batch) in _outgoing)
+        // Only the workers given something this round: the cost of a round does not grow with the pool.
+        foreach (var worker in _staged)
         {
-            if (batch.Count == 0)
-                continue;
+            var batch = _outgoing[worker];
             deliver(worker, batch.Count == 1 ? batch[0] : new RunChunks(batch.ToArray()));
             batch.Clear();
         }
-        if (_outgoing.Count > 64)
-            _outgoing.Clear(); // workers come and go: do not keep the lists of gone ones
+        _staged.Clear();
     }
 
     /// <summary>
@@ -234,6 +235,8 @@ internal sealed class Ledger(int maxTaskRetries, int maxWindow, int maxTasksPerC
     {
         if (!_outgoing.TryGetValue(worker, out var batch))
             _outgoing[worker] = batch = [];
+        if (batch.Count == 0)
+            _staged.Add(worker);
         chunk.Attempts++;
         chunk.Worker = worker;
         chunk.DispatchedAt = Stopwatch.GetTimestamp();
