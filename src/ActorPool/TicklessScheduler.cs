@@ -18,7 +18,8 @@ namespace ActorPool;
 /// Items run on the thread pool when due (to the precision of .NET timers, about a millisecond), a repeated item at a
 /// fixed rate from its first run (an overdue run happens at once, then the rate resumes); an item whose
 /// <see cref="ICancelable"/> is cancelled is dropped at once. An item that throws is logged and, if repeated, keeps
-/// its schedule. Items still pending when the ActorSystem terminates are dropped.
+/// its schedule. Items still pending when the ActorSystem terminates are dropped; scheduling after that throws
+/// <see cref="SchedulerException"/>, as Akka's scheduler does.
 /// </remarks>
 public sealed class TicklessScheduler : SchedulerBase, IDateTimeOffsetNowTimeProvider, IDisposable
 {
@@ -70,7 +71,10 @@ public sealed class TicklessScheduler : SchedulerBase, IDateTimeOffsetNowTimePro
 
     private void Start(TimeSpan delay, TimeSpan? interval, IRunnable work, ICancelable? cancelable)
     {
-        if (_disposed || cancelable is { IsCancellationRequested: true })
+        // As Akka's own scheduler: once stopped it refuses work, so that whoever waits on it learns so at once.
+        if (_disposed)
+            throw new SchedulerException("cannot enqueue after timer shutdown");
+        if (cancelable is { IsCancellationRequested: true })
             return;
         var item = new Item(this, work, interval, cancelable, MonotonicClock + delay);
         _pending[item] = 0;
@@ -107,9 +111,17 @@ public sealed class TicklessScheduler : SchedulerBase, IDateTimeOffsetNowTimePro
             _timer = new Timer(static s => ((Item)s!).Fire(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             if (cancel is not null)
                 _onCancel = cancel.Token.UnsafeRegister(static s => ((Item)s!).Stop(), this);
+            Rearm(delay);
+        }
+
+        /// <summary>A .NET timer waits at most about 49 days; a longer wait is taken in steps (see <see cref="Fire"/>).</summary>
+        private static readonly TimeSpan LongestWait = TimeSpan.FromMilliseconds(int.MaxValue);
+
+        private void Rearm(TimeSpan wait)
+        {
             try
             {
-                _timer.Change(delay, Timeout.InfiniteTimeSpan);
+                _timer!.Change(wait > LongestWait ? LongestWait : wait, Timeout.InfiniteTimeSpan);
             }
             catch (ObjectDisposedException)
             {
@@ -124,6 +136,11 @@ public sealed class TicklessScheduler : SchedulerBase, IDateTimeOffsetNowTimePro
             if (owner._disposed || cancelable is { IsCancellationRequested: true })
             {
                 Stop();
+                return;
+            }
+            if (_due - owner.MonotonicClock is var early && early > LongestWait / 2)
+            {
+                Rearm(early); // a wait longer than one timer can take: not due yet
                 return;
             }
             try
@@ -147,14 +164,7 @@ public sealed class TicklessScheduler : SchedulerBase, IDateTimeOffsetNowTimePro
                 _due = owner.MonotonicClock;
                 wait = TimeSpan.Zero;
             }
-            try
-            {
-                _timer!.Change(wait, Timeout.InfiniteTimeSpan);
-            }
-            catch (ObjectDisposedException)
-            {
-                // Stopped meanwhile.
-            }
+            Rearm(wait);
         }
 
         public void Stop()

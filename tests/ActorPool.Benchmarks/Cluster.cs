@@ -165,6 +165,31 @@ public sealed class ClusterBench : IAsyncDisposable
         return Sample.Of(firstSeen.Values.Single());
     }
 
+    /// <summary>
+    /// Three nodes serve a map of 50 ms tasks; one is killed (SIGKILL, by its id): seconds until the call has every
+    /// result again (the killed node's tasks re-run on the others) counted from the kill, less what the map would
+    /// still have taken on the two left: the time lost to the failure.
+    /// </summary>
+    public static async Task<Sample> NodeKill(BenchContext ctx, CancellationToken ct)
+    {
+        await using var cluster = Start(3);
+        var nodes = new[] { cluster.StartNode(), cluster.StartNode(), cluster.StartNode() };
+        await cluster.Pool.WaitForWorkersAsync(ct).WaitAsync(TimeSpan.FromMinutes(2), ct);
+        await cluster.UntilRunByAsync(3, TimeSpan.FromMinutes(2), ct);
+        const int tasks = 120;
+        var map = cluster.Pool.MapAsync(Functions.ProcessIdAfter50Ms, Enumerable.Range(0, tasks), chunkSize: 1, cancellationToken: ct);
+        await Task.Delay(TimeSpan.FromSeconds(0.5), ct);
+        var doneAtKill = (await cluster.Pool.GetStatusAsync(ct)).Calls.Sum(c => c.Completed);
+        var clock = Stopwatch.StartNew();
+        nodes[0].Kill(entireProcessTree: true);
+        var pids = await map.WaitAsync(TimeSpan.FromMinutes(2), ct);
+        var afterKill = clock.Elapsed.TotalSeconds;
+        Check(pids.Count == tasks, "node-kill results");
+        // What the rest would have taken on two workers without the failure: 50 ms each, two at a time.
+        var rest = (tasks - doneAtKill) * 0.05 / 2;
+        return new Sample(new Dictionary<string, double?> { ["value"] = Math.Max(0, afterKill - rest), ["total"] = afterKill });
+    }
+
     /// <summary>Unchunked tiny tasks through two nodes (every task its own message over the cluster transport).</summary>
     public static async Task<Sample> Throughput(BenchContext ctx, CancellationToken ct)
     {

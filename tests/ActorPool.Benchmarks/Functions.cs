@@ -14,6 +14,12 @@ public static class Functions
 
     public static int ProcessId(int _) => Environment.ProcessId;
 
+    public static int ProcessIdAfter50Ms(int _)
+    {
+        Thread.Sleep(50);
+        return Environment.ProcessId;
+    }
+
     public static int ProcessIdAfter20Ms(int _)
     {
         Thread.Sleep(20);

@@ -96,6 +96,8 @@ public static class Workloads
             [new("cluster-start (10 nodes)", "s", "lower")], ClusterBench.StartTen, [], Repetitions: 3),
         new("node-join", "a third node started while two serve a long map: seconds from its process start to its first task done",
             [new("node-join", "s", "lower")], ClusterBench.NodeJoin, [], Repetitions: 3),
+        new("node-kill", "3 nodes serve a map of 120 tasks of 50 ms; one is killed (SIGKILL): seconds the failure adds to the call (its tasks re-run on the others)",
+            [new("node-kill: time lost", "s", "lower")], ClusterBench.NodeKill, [], Repetitions: 3),
         new("cluster-throughput", "imap x*x over 200,000 ints, chunksize 1, through 2 worker nodes: every task a message over the cluster transport",
             [new("cluster-throughput (2 nodes)", "tasks/s", "higher")], ClusterBench.Throughput, [], Repetitions: 3),
         new("dispatch-cost", "200,000 single-task chunks through the real coordinator to simulated workers that answer at once: the coordinator's microseconds per task as the pool grows",

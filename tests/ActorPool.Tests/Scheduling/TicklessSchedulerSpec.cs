@@ -67,6 +67,19 @@ public class TicklessSchedulerSpec() : Akka.TestKit.Xunit2.TestKit(
     }
 
     [Fact]
+    public void An_item_due_later_than_a_timer_can_wait_must_be_taken_and_stay_pending()
+    {
+        // Akka and applications schedule far ahead (a year, TimeSpan.MaxValue-like intervals); a .NET timer waits ~49 days at most.
+        var cancel = new Cancelable(Sys.Scheduler);
+        Sys.Scheduler.ScheduleTellOnce(TimeSpan.FromDays(365), TestActor, "next year", ActorRefs.NoSender, cancel);
+        Sys.Scheduler.ScheduleTellRepeatedly(TimeSpan.FromDays(100), TimeSpan.FromDays(100), TestActor, "every 100 days", ActorRefs.NoSender, cancel);
+        Assert.Equal(2, Scheduler.Pending);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        cancel.Cancel();
+        AwaitCondition(() => Scheduler.Pending == 0, TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public void A_repeated_action_that_throws_must_keep_its_schedule()
     {
         var runs = 0;
@@ -93,5 +106,7 @@ public class TicklessSchedulerSpec() : Akka.TestKit.Xunit2.TestKit(
         Assert.Equal(0, scheduler.Pending);
         await Task.Delay(800);
         Assert.Equal(0, Volatile.Read(ref ran));
+        // What is scheduled after that is refused at once (a caller waiting on it would otherwise wait forever).
+        Assert.Throws<SchedulerException>(() => system.Scheduler.Advanced.ScheduleOnce(TimeSpan.FromMilliseconds(10), () => Interlocked.Increment(ref ran)));
     }
 }
