@@ -11,11 +11,8 @@ namespace ActorPool;
 /// with nothing due does not wake at all. Akka's default scheduler wakes a thread-pool thread every
 /// <c>akka.scheduler.tick-duration</c> (10 ms) once anything has been scheduled, as remoting always has; on an idle
 /// machine that alone costs several per cent of a core and thousands of context switches a second, for as long as the
-/// program runs. Not in use yet: with it, an idle pool of 2 and its workers use about 1% of a core instead of 8.5%, but
-/// in the integration suite a process that should exit (the status command after printing, the demo after SIGINT)
-/// sometimes stays up, and why is not known yet. Selected with
-/// <c>akka.scheduler.implementation = "ActorPool.TicklessScheduler, ActorPool"</c>; the pool's systems instead set
-/// Akka's <c>tick-duration</c> to 100 ms.
+/// program runs. The ActorSystems ActorPool creates use this one; an application's own ActorSystem opts in with
+/// <c>akka.scheduler.implementation = "ActorPool.TicklessScheduler, ActorPool"</c>.
 /// </summary>
 /// <remarks>
 /// Items run on the thread pool when due (to the precision of .NET timers, about a millisecond), a repeated item at a
@@ -24,7 +21,7 @@ namespace ActorPool;
 /// its schedule. Items still pending when the ActorSystem terminates are dropped; scheduling after that throws
 /// <see cref="SchedulerException"/>, as Akka's scheduler does.
 /// </remarks>
-internal sealed class TicklessScheduler : SchedulerBase, IDateTimeOffsetNowTimeProvider, IDisposable
+public sealed class TicklessScheduler : SchedulerBase, IDateTimeOffsetNowTimeProvider, IDisposable
 {
     private readonly ConcurrentDictionary<Item, byte> _pending = new();
     private volatile bool _disposed;
