@@ -369,89 +369,97 @@ def first_from_each(submit_pid, w, deadline_s=60):
         raise SystemExit("workers did not all answer within %d s" % deadline_s)
 
 
+def sequential_primes(args):
+    """The cpu-bound row's sequential run, done before any pool exists (as for multiprocessing)."""
+    tasks = [args.size or 65_000] * 16
+    count_primes(1_000)
+    t0 = time.perf_counter()
+    seq = [count_primes(x) for x in tasks]
+    return tasks, seq, time.perf_counter() - t0
+
+
+def run_common(args, map_all, call, sequential):
+    """The workloads loky and Dask run alike: map_all(f, xs) -> list of results, call(f) -> one result."""
+    wl = args.workload
+    if wl == "apply-latency":
+        n = args.size or (500 if args.engine == "dask" else 10_000)  # Dask's round trip is milliseconds
+        for _ in range(50):
+            call(answer)
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            call(answer)
+            samples.append(time.perf_counter() - t0)
+        samples.sort()
+        return {"p50": samples[len(samples) // 2] * 1e6, "p99": samples[int(len(samples) * 0.99)] * 1e6}
+    if wl == "cpu-bound":
+        tasks, seq, seconds = sequential
+        map_all(count_primes, [1_000] * args.workers)
+        t0 = time.perf_counter()
+        par = map_all(count_primes, tasks)
+        parallel = time.perf_counter() - t0
+        assert seq == par
+        return {"value": seconds / parallel, "sequential": seconds, "parallel": parallel}
+    if wl == "seed-sleep":
+        t0 = time.perf_counter()
+        out = map_all(seed_work, SEED)
+        elapsed = time.perf_counter() - t0
+        assert out == [name for name, _ in SEED]
+        return {"value": elapsed}
+    if wl == "payload":
+        count = args.size or 200
+        arrays = [os.urandom(1 << 20) for _ in range(count)]
+        map_all(length, arrays[:4])
+        t0 = time.perf_counter()
+        out = map_all(length, arrays)
+        elapsed = time.perf_counter() - t0
+        assert out == [1 << 20] * count
+        return {"value": count / elapsed}
+    if wl == "worker-crash":
+        t0 = time.perf_counter()
+        try:
+            map_all(die, range(8))
+            outcome = "completed"
+        except Exception as e:  # noqa: BLE001  (loky: TerminatedWorkerError; Dask: KilledWorker)
+            outcome = "error: %s" % type(e).__name__
+        elapsed = time.perf_counter() - t0
+        if elapsed > args.timeout:
+            outcome = "hangs (no result after %g s)" % args.timeout
+        return {"value": None if outcome.startswith("hangs") else elapsed, "outcome": outcome}
+    return {"unavailable": "no %s equivalent of %s" % (args.engine, wl)}
+
+
 def run_loky(args):
     from joblib.externals.loky import ProcessPoolExecutor
-    from joblib.externals.loky.process_executor import TerminatedWorkerError
     w = args.workers
-    wl = args.workload
 
     def pids(ex):
         return lambda k: list(ex.map(pid_after, [0.02] * k))
 
-    if wl == "startup":
+    if args.workload == "startup":
         t0 = time.perf_counter()
         ex = ProcessPoolExecutor(max_workers=w)
         first_from_each(pids(ex), w)
         elapsed = time.perf_counter() - t0
         ex.shutdown(wait=True)
         return {"value": elapsed * 1e3}
-    if wl == "cpu-bound":
-        n = args.size or 65_000
-        tasks = [n] * 16
-        count_primes(1_000)
-        t0 = time.perf_counter()
-        seq = [count_primes(x) for x in tasks]
-        sequential = time.perf_counter() - t0
+    sequential = sequential_primes(args) if args.workload == "cpu-bound" else None
     ex = ProcessPoolExecutor(max_workers=w)
     try:
         first_from_each(pids(ex), w)
-        if wl == "tiny-map":
+        if args.workload == "tiny-map":
             # multiprocessing's default chunksize for this map: ceil(n / (4 * workers)).
             n = args.size or 1_000_000
-            chunk = -(-n // (4 * w))
             list(ex.map(square, range(10_000), chunksize=-(-10_000 // (4 * w))))
             t0 = time.perf_counter()
-            out = list(ex.map(square, range(n), chunksize=chunk))
+            out = list(ex.map(square, range(n), chunksize=-(-n // (4 * w))))
             elapsed = time.perf_counter() - t0
             assert out[-1] == (n - 1) * (n - 1)
             return {"value": n / elapsed}
-        if wl == "apply-latency":
-            n = args.size or 10_000
-            for _ in range(200):
-                ex.submit(answer).result()
-            samples = []
-            for _ in range(n):
-                t0 = time.perf_counter()
-                ex.submit(answer).result()
-                samples.append(time.perf_counter() - t0)
-            samples.sort()
-            return {"p50": samples[len(samples) // 2] * 1e6, "p99": samples[int(len(samples) * 0.99)] * 1e6}
-        if wl == "cpu-bound":
-            list(ex.map(count_primes, [1_000] * w))
-            t0 = time.perf_counter()
-            par = list(ex.map(count_primes, tasks))
-            parallel = time.perf_counter() - t0
-            assert seq == par
-            return {"value": sequential / parallel, "sequential": sequential, "parallel": parallel}
-        if wl == "seed-sleep":
-            t0 = time.perf_counter()
-            out = list(ex.map(seed_work, SEED))
-            elapsed = time.perf_counter() - t0
-            assert out == [name for name, _ in SEED]
-            return {"value": elapsed}
-        if wl == "payload":
-            count = args.size or 200
-            arrays = [os.urandom(1 << 20) for _ in range(count)]
-            list(ex.map(length, arrays[:4]))
-            t0 = time.perf_counter()
-            out = list(ex.map(length, arrays))
-            elapsed = time.perf_counter() - t0
-            assert out == [1 << 20] * count
-            return {"value": count / elapsed}
-        if wl == "worker-crash":
-            t0 = time.perf_counter()
-            try:
-                list(ex.map(die, range(8), timeout=args.timeout))
-                outcome = "completed"
-            except TerminatedWorkerError as e:
-                outcome = "error: %s" % type(e).__name__
-            except Exception as e:  # noqa: BLE001
-                outcome = "hangs (no result after %g s)" % args.timeout if "Timeout" in type(e).__name__ else "error: %s" % type(e).__name__
-            elapsed = time.perf_counter() - t0
-            return {"value": None if outcome.startswith("hangs") else elapsed, "outcome": outcome}
+        return run_common(args, lambda f, xs: list(ex.map(f, xs, timeout=args.timeout)),
+                          lambda f: ex.submit(f).result(), sequential)
     finally:
         ex.shutdown(wait=False, kill_workers=True)
-    return {"unavailable": "no loky equivalent of %s" % wl}
 
 
 def run_dask(args):
@@ -459,14 +467,13 @@ def run_dask(args):
     logging.getLogger("distributed").setLevel(logging.ERROR)
     from distributed import Client, LocalCluster
     w = args.workers
-    wl = args.workload
 
     def start():
         cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, silence_logs=logging.ERROR)
         return cluster, Client(cluster)
 
-    if wl == "startup":
+    if args.workload == "startup":
         t0 = time.perf_counter()
         cluster, client = start()
         client.wait_for_workers(w)
@@ -476,17 +483,11 @@ def run_dask(args):
         client.close()
         cluster.close()
         return {"value": elapsed * 1e3}
-    if wl == "cpu-bound":
-        n = args.size or 65_000
-        tasks = [n] * 16
-        count_primes(1_000)
-        t0 = time.perf_counter()
-        seq = [count_primes(x) for x in tasks]
-        sequential = time.perf_counter() - t0
+    sequential = sequential_primes(args) if args.workload == "cpu-bound" else None
     cluster, client = start()
     try:
         client.wait_for_workers(w)
-        if wl == "tiny-map":
+        if args.workload == "tiny-map":
             # Dask's idiomatic form for many tiny items: a bag in partitions (one task per partition), as many as
             # multiprocessing's default chunks for this map.
             import dask.bag as db
@@ -497,54 +498,11 @@ def run_dask(args):
             elapsed = time.perf_counter() - t0
             assert out[-1] == (n - 1) * (n - 1)
             return {"value": n / elapsed}
-        if wl == "apply-latency":
-            n = args.size or 500  # Dask's round trip is milliseconds: fewer samples
-            for _ in range(50):
-                client.submit(answer, pure=False).result()
-            samples = []
-            for _ in range(n):
-                t0 = time.perf_counter()
-                client.submit(answer, pure=False).result()
-                samples.append(time.perf_counter() - t0)
-            samples.sort()
-            return {"p50": samples[len(samples) // 2] * 1e6, "p99": samples[int(len(samples) * 0.99)] * 1e6}
-        if wl == "cpu-bound":
-            client.gather(client.map(count_primes, [1_000] * w, pure=False))
-            t0 = time.perf_counter()
-            par = client.gather(client.map(count_primes, tasks, pure=False))
-            parallel = time.perf_counter() - t0
-            assert seq == par
-            return {"value": sequential / parallel, "sequential": sequential, "parallel": parallel}
-        if wl == "seed-sleep":
-            t0 = time.perf_counter()
-            out = client.gather(client.map(seed_work, SEED, pure=False))
-            elapsed = time.perf_counter() - t0
-            assert out == [name for name, _ in SEED]
-            return {"value": elapsed}
-        if wl == "payload":
-            count = args.size or 200
-            arrays = [os.urandom(1 << 20) for _ in range(count)]
-            client.gather(client.map(length, arrays[:4], pure=False))
-            t0 = time.perf_counter()
-            out = client.gather(client.map(length, arrays, pure=False))
-            elapsed = time.perf_counter() - t0
-            assert out == [1 << 20] * count
-            return {"value": count / elapsed}
-        if wl == "worker-crash":
-            t0 = time.perf_counter()
-            try:
-                client.gather(client.map(die, range(8), pure=False), errors="raise")
-                outcome = "completed"
-            except Exception as e:  # noqa: BLE001
-                outcome = "error: %s" % type(e).__name__
-            elapsed = time.perf_counter() - t0
-            if elapsed > args.timeout:
-                outcome = "hangs (no result after %g s)" % args.timeout
-            return {"value": None if outcome.startswith("hangs") else elapsed, "outcome": outcome}
+        return run_common(args, lambda f, xs: client.gather(client.map(f, list(xs), pure=False), errors="raise"),
+                          lambda f: client.submit(f, pure=False).result(), sequential)
     finally:
         client.close()
         cluster.close()
-    return {"unavailable": "no Dask equivalent of %s" % wl}
 
 
 def main():
