@@ -515,19 +515,14 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--engine", default="mp", choices=["mp", "loky", "dask"])
     args = parser.parse_args()
-    if args.engine == "loky":
+    engines = {"loky": ("joblib.externals.loky", "loky", run_loky), "dask": ("distributed", "Dask distributed", run_dask)}
+    if args.engine in engines:
+        module, name, runner = engines[args.engine]
         try:
-            import joblib.externals.loky  # noqa: F401
+            __import__(module)
         except ImportError as e:
-            return unavailable("loky is not installed (%s)" % e)
-        print(json.dumps(run_loky(args)), flush=True)
-        return
-    if args.engine == "dask":
-        try:
-            import distributed  # noqa: F401
-        except ImportError as e:
-            return unavailable("Dask distributed is not installed (%s)" % e)
-        print(json.dumps(run_dask(args)), flush=True)
+            return unavailable("%s is not installed (%s)" % (name, e))
+        print(json.dumps(runner(args)), flush=True)
         return
     if args.method == "thread":
         ctx = mp.get_context("spawn")  # unused: the thread workloads make a ThreadPool
