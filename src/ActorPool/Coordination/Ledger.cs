@@ -26,6 +26,7 @@ internal sealed class Ledger(int maxTaskRetries, int maxWindow, int maxTasksPerC
     private int _next;
     private readonly Dictionary<WorkerHandle, List<RunChunk>> _outgoing = new();
     private readonly List<WorkerHandle> _staged = new();
+    private int _idleHint;
 
     public int ActiveCalls => _calls.Count;
     public int Queued => _pending.Count;
@@ -101,7 +102,10 @@ internal sealed class Ledger(int maxTaskRetries, int maxWindow, int maxTasksPerC
     public void AddReady(WorkerHandle worker)
     {
         if (!_ready.Contains(worker))
+        {
             _ready.Add(worker);
+            _idleHint++;
+        }
     }
 
     /// <summary>A worker takes no new work (draining, retiring, gone); what it runs stays its own until <see cref="Lost"/>.</summary>
@@ -218,6 +222,24 @@ internal sealed class Ledger(int maxTaskRetries, int maxWindow, int maxTasksPerC
 
     private WorkerHandle? NextWorkerWithCredit(CallEntry call)
     {
+        // An idle worker first: with a window above 1, round-robin alone would queue the chunk behind a worker that
+        // runs a long task while another has nothing. The hint (idle workers seen since the last scan) keeps a
+        // saturated pool from scanning for one each time.
+        if (call.Window > 1 && _idleHint > 0)
+        {
+            for (var k = 0; k < _ready.Count; k++)
+            {
+                var i = (_next + k) % _ready.Count;
+                var w = _ready[i];
+                if (w.Running.Count == 0 && !w.AtTaskLimit(maxTasksPerChild))
+                {
+                    _idleHint--;
+                    _next = i + 1;
+                    return w;
+                }
+            }
+            _idleHint = 0;
+        }
         for (var k = 0; k < _ready.Count; k++)
         {
             var i = (_next + k) % _ready.Count;
@@ -264,6 +286,8 @@ internal sealed class Ledger(int maxTaskRetries, int maxWindow, int maxTasksPerC
             Spill.Delete(m.Results);
             return false;
         }
+        if (worker.Running.Count == 0)
+            _idleHint++;
         if (_chunks.Remove(m.Chunk, out var chunk) && chunk.Worker == worker)
         {
             chunk.Call.Measure(chunk, m.ElapsedTicks, maxWindow);

@@ -47,6 +47,25 @@ public class LedgerSpec
         new(run.Chunk, run.Attempt, Blob.Of([1]), completed, error, Long);
 
     [Fact]
+    public void With_its_window_open_a_call_must_give_the_next_chunk_to_an_idle_worker_not_queue_it_behind_a_running_task()
+    {
+        var ledger = new Ledger(maxTaskRetries: 1, maxWindow: 32, maxTasksPerChild: 0);
+        var a = Ready(ledger, "a");
+        var b = Ready(ledger, "b");
+        Open(ledger, 1, 4);
+        Dispatch(ledger);
+        Assert.Equal([("a", 0), ("b", 1)], _sent.Select(x => (x.Worker.Id, x.Run.Chunk.Index)));
+
+        // b's task took no time against its round trip: the call's window opens. a still runs task 0 (a long one).
+        Thread.Sleep(5);
+        Assert.True(ledger.Complete(b, new ChunkDone(_sent[1].Run.Chunk, _sent[1].Run.Attempt, Blob.Of([1]), 10, null, 1)));
+        _sent.Clear();
+        Dispatch(ledger);
+
+        Assert.Equal(("b", 2), (_sent[0].Worker.Id, _sent[0].Run.Chunk.Index));
+    }
+
+    [Fact]
     public void Chunks_go_round_robin_one_per_worker_and_the_rest_wait_for_a_free_worker()
     {
         var ledger = new Ledger(maxTaskRetries: 1, maxWindow: 32, maxTasksPerChild: 0);
