@@ -23,7 +23,18 @@ internal static class PoolMetrics
     public static readonly Counter<long> WorkerStarts = Meter.CreateCounter<long>("actorpool.worker.starts", "{worker}", "Worker processes a pool started.");
     public static readonly Counter<long> WorkerLosses = Meter.CreateCounter<long>("actorpool.worker.losses", "{worker}", "Workers lost while working (crash, kill, node down).");
     public static readonly Counter<long> BytesSent = Meter.CreateCounter<long>("actorpool.bytes.sent", "By", "Serialized arguments sent to workers.");
-    public static readonly Histogram<double> TaskDuration = Meter.CreateHistogram<double>("actorpool.task.duration", "s", "Run time of one task, in the process that ran it.");
+    /// <summary>
+    /// Recorded where tasks run: a meter of its own (of the same name), made on first use, so a worker process does not
+    /// make the caller's instruments (about 15 ms of a spawned worker's start, measured).
+    /// </summary>
+    public static Histogram<double> TaskDuration => WhereTasksRun.TaskDuration;
+
+    private static class WhereTasksRun
+    {
+        private static readonly Meter Meter = new(MeterName, typeof(PoolMetrics).Assembly.GetName().Version?.ToString());
+
+        public static readonly Histogram<double> TaskDuration = Meter.CreateHistogram<double>("actorpool.task.duration", "s", "Run time of one task, in the process that ran it.");
+    }
 
     private static long _queued, _inFlight, _workers;
     private static int _gauges;

@@ -12,9 +12,14 @@ namespace ActorPool.Execution;
 /// </summary>
 internal static class Payload
 {
-    private static readonly Serializer Hyperion = new(SerializerOptions.Default
-        .WithPreserveObjectReferences(true)
-        .WithDisallowUnsafeType(true));
+    // Built on first use (about 100 ms in a new process): a worker whose functions, arguments and results all take
+    // the fast paths never builds it.
+    private static class HyperionSerializer
+    {
+        public static readonly Serializer Instance = new(SerializerOptions.Default
+            .WithPreserveObjectReferences(true)
+            .WithDisallowUnsafeType(true));
+    }
 
     /// <summary>
     /// Runs the serializer's common paths once (a closure task function, arrays of numbers, strings and tuples), so
@@ -33,15 +38,17 @@ internal static class Payload
     }
 
     // The first byte of every serialized payload: how the rest is encoded.
-    private const byte FormatHyperion = 0, FormatRaw = 1;
+    private const byte FormatHyperion = 0, FormatRaw = 1, FormatFunction = 2;
 
     public static byte[] Serialize(object? value)
     {
         if (RawArrays.TryEncode(value, FormatRaw) is { } raw)
             return raw;
+        if (FunctionCodec.TryEncode(value, FormatFunction) is { } function)
+            return function;
         using var stream = new MemoryStream();
         stream.WriteByte(FormatHyperion);
-        Hyperion.Serialize(value, stream);
+        HyperionSerializer.Instance.Serialize(value, stream);
         return stream.ToArray();
     }
 
@@ -53,8 +60,9 @@ internal static class Payload
 
     public static object? Deserialize(Stream stream) => stream.ReadByte() switch
     {
-        FormatHyperion => Hyperion.Deserialize(stream),
+        FormatHyperion => HyperionSerializer.Instance.Deserialize(stream),
         FormatRaw => RawArrays.Decode(stream),
+        FormatFunction => FunctionCodec.Decode(stream),
         var f => throw new InvalidDataException($"Unknown payload format {f}: the worker and the caller run different ActorPool versions."),
     };
 

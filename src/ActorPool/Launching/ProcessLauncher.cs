@@ -31,9 +31,54 @@ internal sealed class ProcessLauncher : IWorkerLauncher
     /// <summary>The queues and locks the pool's tasks use: new workers connect to them as they start.</summary>
     public string[] WarmOwners { get; set; } = [];
 
-    public ProcessLauncher(string coordinatorPath, string secret, bool forwardOutput, int maxFrameSize, string? spillFolder,
-        bool dataLink, ForkServer? server, ILogger logger, Hosting.TlsIdentity? tls)
+    // Spawned worker processes started before the pool's ActorSystem (they need nothing of it until their settings).
+    private readonly ConcurrentQueue<WorkerProcess> _early = new();
+
+    /// <summary>
+    /// Spawned worker processes started now, for a launcher built later (<see cref="Launch"/> takes them first): a new
+    /// pool's processes start while its ActorSystem does. Disposed before a launcher has <see cref="Early.Take"/>n them
+    /// (the pool's constructor failed), they are ended.
+    /// </summary>
+    public sealed class Early : IDisposable
     {
+        private readonly List<WorkerProcess> _processes = [];
+        private bool _taken;
+
+        public Early(int count)
+        {
+            try
+            {
+                for (var i = 1; i <= count; i++)
+                    _processes.Add(WorkerProcess.Start($"w{i}", spare: false, []));
+            }
+            catch (Exception)
+            {
+                Dispose();
+                throw;
+            }
+        }
+
+        public IReadOnlyList<WorkerProcess> Take()
+        {
+            _taken = true;
+            return _processes;
+        }
+
+        public void Dispose()
+        {
+            if (_taken)
+                return;
+            _taken = true;
+            foreach (var process in _processes)
+                process.Kill();
+        }
+    }
+
+    public ProcessLauncher(string coordinatorPath, string secret, bool forwardOutput, int maxFrameSize, string? spillFolder,
+        bool dataLink, ForkServer? server, ILogger logger, Hosting.TlsIdentity? tls, IEnumerable<WorkerProcess>? early = null)
+    {
+        foreach (var process in early ?? [])
+            _early.Enqueue(process);
         _tls = tls;
         _coordinatorPath = coordinatorPath;
         _secret = secret;
@@ -48,7 +93,7 @@ internal sealed class ProcessLauncher : IWorkerLauncher
     public int Launch(string workerId, IActorRef coordinator)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var process = _server?.Take() ?? WorkerProcess.Start(workerId, spare: false, []);
+        var process = (_early.TryDequeue(out var early) ? early : null) ?? _server?.Take() ?? WorkerProcess.Start(workerId, spare: false, []);
         _processes[workerId] = process;
         process.Adopt(_forwardOutput, (code, errorTail) =>
         {
@@ -79,5 +124,7 @@ internal sealed class ProcessLauncher : IWorkerLauncher
         _disposed = true;
         foreach (var id in _processes.Keys)
             Kill(id);
+        while (_early.TryDequeue(out var early))
+            early.Kill();
     }
 }

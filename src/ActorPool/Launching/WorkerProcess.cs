@@ -80,7 +80,7 @@ internal sealed class WorkerProcess
             // A spare's first line: this program's TLS identity, which its ActorSystem speaks from the start.
             try
             {
-                process.StandardInput.WriteLine(System.Text.Json.JsonSerializer.Serialize(Hosting.ProcessTrust.Identity, HandshakeJson.Default.TlsIdentity));
+                process.StandardInput.WriteLine(HandshakeCodec.Write(Hosting.ProcessTrust.Identity));
                 process.StandardInput.Flush();
             }
             catch (Exception e) when (e is IOException or InvalidOperationException)
@@ -112,7 +112,7 @@ internal sealed class WorkerProcess
     {
         try
         {
-            _process.StandardInput.WriteLine(handshake.ToJson());
+            _process.StandardInput.WriteLine(handshake.ToLine());
             _process.StandardInput.Flush();
             return true;
         }

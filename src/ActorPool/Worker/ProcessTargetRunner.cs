@@ -69,7 +69,7 @@ internal static class ProcessTargetRunner
         {
             try
             {
-                while (Console.In.ReadLine() is not null)
+                while (StandardInput.Reader.ReadLine() is not null)
                 {
                 }
             }

@@ -12,7 +12,8 @@ namespace ActorPool.Worker;
 /// </summary>
 internal static class WorkerNode
 {
-    private static readonly Config WorkerConfig = ConfigurationFactory.ParseString("""
+    // Parsed when an ActorSystem is first wanted: most spawned workers never start one (about 10 ms of HOCON otherwise).
+    private static readonly Lazy<Config> WorkerConfig = new(() => ConfigurationFactory.ParseString("""
         akka {
           loglevel = ERROR
           stdout-loglevel = ERROR
@@ -22,7 +23,7 @@ internal static class WorkerNode
           remote.dot-netty.tcp.hostname = "127.0.0.1"
           remote.dot-netty.tcp.port = 0
         }
-        """);
+        """));
 
     /// <summary>
     /// The worker's ActorSystem (remoting on 127.0.0.1, an ephemeral port): mutual TLS with <paramref name="tls"/>, the
@@ -32,7 +33,7 @@ internal static class WorkerNode
     {
         var frame = maxFrameSize > 0 ? maxFrameSize : 128000;
         var config = ConfigurationFactory.ParseString($"akka.remote.dot-netty.tcp.maximum-frame-size = {frame}b")
-            .WithFallback(WorkerConfig).WithFallback(PoolSettings.Reference);
+            .WithFallback(WorkerConfig.Value).WithFallback(PoolSettings.Reference);
         if (tls is null)
             return ActorSystem.Create("actorpool-worker", config);
         var (tlsConfig, setup) = Hosting.ProcessTrust.Transport(tls);
@@ -72,7 +73,7 @@ internal static class WorkerNode
         if (linked is not null)
         {
             // What tasks print travels on the link, in order with their puts (a line printed before a put shows first).
-            Console.SetOut(stdout = new LinkLineWriter(link!, Console.Out));
+            Console.SetOut(stdout = new LinkLineWriter(link!));
             if (handshake.RelayHost is { Length: > 0 } relayHost)
                 Hosting.LinkRelayClient.Current!.RelayTo(relayHost);
             if (handshake.Warm is { Length: > 0 } owners)
@@ -156,7 +157,7 @@ internal static class WorkerNode
         {
             try
             {
-                while (Console.In.ReadLine() is not null)
+                while (StandardInput.Reader.ReadLine() is not null)
                 {
                 }
             }

@@ -1,10 +1,8 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace ActorPool.Worker;
 
 /// <summary>
-/// What a spawned worker reads from its standard input before anything else (one JSON line). <see cref="SpillFolder"/>
+/// What a spawned worker reads from its standard input before anything else (one line, <see cref="HandshakeCodec"/>). <see cref="SpillFolder"/>
 /// is where large results go as files (absent: everything travels inline); <see cref="DataSocket"/> is the pool's data
 /// link (absent, or not reachable: work and results travel through Akka.Remote). <see cref="EntryAssembly"/> is the
 /// calling program's, which the worker loads while idle: the user's functions are most likely there. With
@@ -24,16 +22,10 @@ internal sealed record WorkerHandshake(string Coordinator, string WorkerId, stri
     /// <summary>The calling program's entry assembly, as a handshake names it.</summary>
     public static string? CallerEntryAssembly { get; } = System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name;
 
-    public string ToJson() => JsonSerializer.Serialize(this, HandshakeJson.Default.WorkerHandshake);
+    public string ToLine() => HandshakeCodec.Write(this);
 
-    public static WorkerHandshake? FromJson(string line) => JsonSerializer.Deserialize(line, HandshakeJson.Default.WorkerHandshake);
+    public static WorkerHandshake FromLine(string line) => HandshakeCodec.ReadHandshake(line);
 }
-
-/// <summary>The handshake's JSON, generated at build time: no reflection (about 100 ms) when a worker starts.</summary>
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(WorkerHandshake))]
-[JsonSerializable(typeof(Hosting.TlsIdentity))]
-internal sealed partial class HandshakeJson : JsonSerializerContext;
 
 /// <summary>
 /// Entry point of a spawned worker process. Runs with the calling application's dependency list, so the user's
@@ -71,6 +63,8 @@ internal static class WorkerProgram
     /// </summary>
     public const int ExitOk = 0, ExitUsage = 2, ExitHandshake = 3, ExitRejected = 4, ExitRetryLater = 5, ExitHardLimit = 6;
 
+    private static System.Runtime.InteropServices.PosixSignalRegistration? _interrupt;
+
     /// <summary>Runs a spawned worker: <c>--actorpool-worker ID</c>, settings on standard input.</summary>
     public static int Main(string[] args)
     {
@@ -83,7 +77,8 @@ internal static class WorkerProgram
         }
 
         // Ctrl-C in a terminal reaches the whole process group: the pool, not each worker, decides what happens.
-        Console.CancelKeyPress += (_, e) => e.Cancel = true;
+        // (A signal registration, not Console.CancelKeyPress: System.Console's set-up took about 20 ms of a worker's start.)
+        _interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, static c => c.Cancel = true);
         Akka.Actor.ActorSystem? system = null;
         Hosting.TlsIdentity? spareTls = null;
         if (args.Contains(SpareFlag))
@@ -92,12 +87,12 @@ internal static class WorkerProgram
             // speaks TLS from the start, so it needs it before it can start).
             try
             {
-                var first = Console.In.ReadLine();
+                var first = StandardInput.Reader.ReadLine();
                 if (first is null)
                     return ExitOk; // the program ended before it needed this spare
-                spareTls = JsonSerializer.Deserialize(first, HandshakeJson.Default.TlsIdentity);
+                spareTls = HandshakeCodec.ReadTls(first);
             }
-            catch (JsonException e)
+            catch (FormatException e)
             {
                 Console.Error.WriteLine($"ActorPool worker: unreadable identity on standard input: {e.Message}");
                 return ExitHandshake;
@@ -115,10 +110,10 @@ internal static class WorkerProgram
         WorkerHandshake? handshake;
         try
         {
-            var line = Console.In.ReadLine();
-            handshake = line is null ? null : WorkerHandshake.FromJson(line);
+            var line = StandardInput.Reader.ReadLine();
+            handshake = line is null ? null : WorkerHandshake.FromLine(line);
         }
-        catch (JsonException e)
+        catch (FormatException e)
         {
             Console.Error.WriteLine($"ActorPool worker: unreadable settings on standard input: {e.Message}");
             return ExitHandshake;
@@ -195,9 +190,9 @@ internal static class WorkerProgram
         {
             Execution.Payload.WarmUp();
             Protocol.ProtocolSerializer.WarmUp();
-            // What runs between reading the settings and the first result: the settings' JSON, the worker's
+            // What runs between reading the settings and the first result: the settings' line, the worker's
             // configuration (parsed once, statically), a Unix domain socket.
-            WorkerHandshake.FromJson(new WorkerHandshake("akka.tcp://a@127.0.0.1:1/user/c", "w", "s", 1, 1 << 20, "/tmp", "/tmp/s").ToJson());
+            WorkerHandshake.FromLine(new WorkerHandshake("akka.tcp://a@127.0.0.1:1/user/c", "w", "s", 1, 1 << 20, "/tmp", "/tmp/s").ToLine());
             System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(WorkerNode).TypeHandle);
             _ = Configuration.PoolSettings.Reference;
             using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
@@ -208,4 +203,15 @@ internal static class WorkerProgram
             // Only a speed-up.
         }
     }
+}
+
+/// <summary>
+/// A worker's standard input, read without <see cref="Console.In"/> (System.Console's set-up took about 20 ms of a
+/// worker's start, measured): its settings, then nothing until it ends (the pool's process closed it, or died).
+/// </summary>
+internal static class StandardInput
+{
+    public static readonly TextReader Reader = OperatingSystem.IsWindows() ? Console.In : new StreamReader(
+        new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0),
+        System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 4096);
 }
