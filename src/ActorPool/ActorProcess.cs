@@ -129,10 +129,12 @@ public sealed class ActorProcess
             var process = spare ? ForkServer.For(PoolSettings.DefaultPreload, 1).Take() : WorkerProcess.Start(Name, spare: false, []);
             _process = process;
             Pid = process.Pid;
-            _confirming = spare ? process : null;
+            // A spare's exit is its target's only once it has said it runs it; a spawned process's at once. (A flag of
+            // this attempt's: a spare found dead is replaced, and its exit, reported a moment later, is nobody's.)
+            var confirmed = !spare;
             process.Adopt(forwardOutput: true, (code, _) =>
             {
-                if (ReferenceEquals(_process, process) && !ReferenceEquals(_confirming, process))
+                if (Volatile.Read(ref confirmed))
                     Ended(ExitCodeOf(code));
             });
             process.SendHandshake(new WorkerHandshake("", Name, "", Environment.ProcessId, 0, Target: _serialized, Daemon: _daemon,
@@ -142,9 +144,9 @@ public sealed class ActorProcess
             // A spare killed while it waited can still take the handshake for a moment: it says when it runs the
             // target. One that died first is replaced by a new process, as Python's forkserver is.
             var taken = Task.WaitAny([process.TargetTaken, process.Exited], TimeSpan.FromSeconds(60)) != 1 || process.TargetTaken.IsCompleted;
-            _confirming = null;
             if (taken)
             {
+                Volatile.Write(ref confirmed, true);
                 if (process.Exited.IsCompleted)
                     Ended(ExitCodeOf(process.Exited.Result)); // it ran the target and ended while this waited
                 return;
@@ -154,9 +156,6 @@ public sealed class ActorProcess
 
     /// <summary>A process's exit code as Python reports it: a signal's number negated.</summary>
     private static int ExitCodeOf(int code) => code is > 128 and <= 128 + 64 ? -(code - 128) : code;
-
-    /// <summary>A spare being handed a target, until it says it runs it: its exit until then is not the target's.</summary>
-    private WorkerProcess? _confirming;
 
     private void StartThread()
     {

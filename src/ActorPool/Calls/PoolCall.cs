@@ -41,11 +41,92 @@ internal sealed class PoolCall<TResult> : ICallSink
     /// <summary>Inputs submitted so far: the total once the input is read to its end.</summary>
     private long _submittedTasks;
 
-    private PoolCall(IActorRef coordinator, int maxOutstanding, CallProgress? progress)
+    /// <summary>
+    /// The bytes of arguments submitted and of results received that the caller has not consumed yet, and the bound the
+    /// feeder keeps them under (0: none): chunks of large items are bounded by their size, not only by their number. One
+    /// chunk always goes, however large, when nothing else is held.
+    /// </summary>
+    private readonly long _maxBytes;
+
+    private long _heldBytes;
+    private readonly ConcurrentDictionary<int, long> _chunkBytes = new();
+    private TaskCompletionSource? _bytesFreed;
+    private readonly Lock _bytesGate = new();
+
+    private PoolCall(IActorRef coordinator, int maxOutstanding, CallProgress? progress, long maxBytes)
     {
         _coordinator = coordinator;
         _slots = new SemaphoreSlim(maxOutstanding, maxOutstanding);
         _progress = progress;
+        _maxBytes = maxBytes;
+    }
+
+    private static long SizeOf(Blob? blob)
+    {
+        if (blob is null)
+            return 0;
+        if (blob.File is not { } file)
+            return blob.Inline.Length;
+        try
+        {
+            return new FileInfo(file).Length; // in the spill folder: memory too (/dev/shm)
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>Waits until <paramref name="bytes"/> more fit under the bound (or nothing is held), then holds them.</summary>
+    private async Task HoldBytesAsync(int index, long bytes, CancellationToken ct)
+    {
+        if (_maxBytes <= 0)
+            return;
+        while (true)
+        {
+            Task wait;
+            lock (_bytesGate)
+            {
+                if (_heldBytes == 0 || _heldBytes + bytes <= _maxBytes)
+                {
+                    _heldBytes += bytes;
+                    _chunkBytes[index] = bytes;
+                    return;
+                }
+                wait = (_bytesFreed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+            await wait.WaitAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A chunk's results arrived: they are held until the caller consumes them.</summary>
+    private void HoldResults(int index, Blob? results)
+    {
+        if (_maxBytes <= 0)
+            return;
+        var bytes = SizeOf(results);
+        if (bytes == 0)
+            return;
+        lock (_bytesGate)
+        {
+            _heldBytes += bytes;
+            _chunkBytes[index] = _chunkBytes.GetValueOrDefault(index) + bytes;
+        }
+    }
+
+    /// <summary>The caller consumed chunk <paramref name="index"/>: its bytes are free.</summary>
+    private void ReleaseBytes(int index)
+    {
+        if (_maxBytes <= 0 || !_chunkBytes.TryRemove(index, out var bytes))
+            return;
+        TaskCompletionSource? freed;
+        lock (_bytesGate)
+        {
+            _heldBytes -= bytes;
+            freed = _bytesFreed;
+            _bytesFreed = null;
+        }
+        freed?.TrySetResult();
     }
 
     /// <summary>
@@ -62,11 +143,11 @@ internal sealed class PoolCall<TResult> : ICallSink
     public static async IAsyncEnumerable<TResult> Run(
         IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
         CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, (int SoftMs, int HardMs) limits = default,
-        Func<CallProgress?>? progress = null, long? totalTasks = null)
+        Func<CallProgress?>? progress = null, long? totalTasks = null, long maxBytes = 0)
     {
         using var reporter = progress?.Invoke();
         await foreach (var segment in RunChunks(coordinator, function, chunks, maxOutstanding, ordered, poolStopped, cancellationToken, limits: limits,
-                           progress: reporter, totalTasks: totalTasks, operation: ordered ? "imap" : "imap_unordered").ConfigureAwait(false))
+                           progress: reporter, totalTasks: totalTasks, operation: ordered ? "imap" : "imap_unordered", maxBytes: maxBytes).ConfigureAwait(false))
             for (var i = 0; i < segment.Count; i++)
                 yield return segment[i];
     }
@@ -75,13 +156,14 @@ internal sealed class PoolCall<TResult> : ICallSink
     /// Runs a call: the results of each chunk at once, chunk by chunk (the fast path of map: no per-result step).
     /// A failed chunk yields the results before the failing input, then throws. <paramref name="progress"/> counts the
     /// call's outcomes as they arrive; its owner ends it (a paired operation runs several of these calls under one).
+    /// <paramref name="maxBytes"/> bounds the arguments and results held for a lazy input (0: only the chunk count does).
     /// </summary>
     public static async IAsyncEnumerable<ArraySegment<TResult>> RunChunks(
         IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
         CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, int gangSize = 0, (int SoftMs, int HardMs) limits = default,
-        CallProgress? progress = null, long? totalTasks = null, string operation = "map")
+        CallProgress? progress = null, long? totalTasks = null, string operation = "map", long maxBytes = 0)
     {
-        var call = new PoolCall<TResult>(coordinator, maxOutstanding, progress);
+        var call = new PoolCall<TResult>(coordinator, maxOutstanding, progress, maxBytes);
         // The call's span: its context goes with every chunk, so the tasks' spans in the workers are its children.
         using var span = Diagnostics.PoolTracing.StartCall(operation, call.Id, totalTasks);
         Exception? failure = null;
@@ -144,6 +226,7 @@ internal sealed class PoolCall<TResult> : ICallSink
                 if (o.Error is not null)
                     throw failure = o.Error;
                 next++;
+                call.ReleaseBytes(o.Index);
                 call._slots.Release();
             }
             if (inputError is not null)
@@ -210,6 +293,7 @@ internal sealed class PoolCall<TResult> : ICallSink
                 try
                 {
                     await _slots.WaitAsync(ct).ConfigureAwait(false);
+                    await HoldBytesAsync(chunk.Index, SizeOf(chunk.Items), ct).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -236,12 +320,14 @@ internal sealed class PoolCall<TResult> : ICallSink
     void ICallSink.ChunkCompleted(int index, int count, Blob results)
     {
         _progress?.AddCompleted(count);
+        HoldResults(index, results);
         _outcomes.Writer.TryWrite(new Outcome(index, results, -1, null, false, 0));
     }
 
     void ICallSink.ChunkFailed(int index, Blob partialResults, int completed, Exception error)
     {
         _progress?.AddFailed(completed);
+        HoldResults(index, partialResults);
         _outcomes.Writer.TryWrite(new Outcome(index, partialResults, completed, error, false, 0));
     }
 

@@ -26,6 +26,9 @@ internal sealed record PoolSettings
     public required int MaxTasksPerChild { get; init; }
     public required int MaxWindow { get; init; }
     public required int MaxChunksInFlightPerCall { get; init; }
+
+    /// <summary>The bytes of arguments and results a lazy call (imap) holds at most (one chunk always goes).</summary>
+    public required long MaxBytesInFlightPerCall { get; init; }
     public required bool DataLink { get; init; }
 
     /// <summary>Default time limits of each task in milliseconds (0: none).</summary>
@@ -121,6 +124,9 @@ internal sealed record PoolSettings
         if (inFlight == 0)
             inFlight = Math.Max(64, 2 * processes * window);
 
+        var inFlightBytes = Read(() => c.GetByteSize("dispatch.max-bytes-in-flight-per-call") ?? 0, "actorpool.dispatch.max-bytes-in-flight-per-call");
+        Require(inFlightBytes >= 1 << 16, "actorpool.dispatch.max-bytes-in-flight-per-call", inFlightBytes, "must be at least 64KiB");
+
         var dataLink = Read(() => c.GetBoolean("dispatch.data-link"), "actorpool.dispatch.data-link");
 
         int soft, hard;
@@ -167,6 +173,7 @@ internal sealed record PoolSettings
             MaxTasksPerChild = maxTasks,
             MaxWindow = window,
             MaxChunksInFlightPerCall = inFlight,
+            MaxBytesInFlightPerCall = inFlightBytes,
             DataLink = dataLink,
             SoftTimeoutMs = soft,
             HardTimeoutMs = hard,

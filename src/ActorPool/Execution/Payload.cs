@@ -328,6 +328,32 @@ internal static class Payload
         (typeof(UIntPtr), "a native pointer is meaningless in another process"),
     ];
 
+    /// <summary>
+    /// Whether Hyperion's list of types dangerous to deserialize holds <paramref name="type"/> (asked by rebuilding the
+    /// type itself once; numbers and strings are never on it, and do not make a worker build the serializer).
+    /// </summary>
+    private static bool RefusedByHyperion(Type type)
+    {
+        if (type.IsPrimitive || type.IsEnum || type == typeof(string) || type == typeof(decimal) || type.IsArray || type.IsGenericType)
+            return false;
+        try
+        {
+            using var stream = new MemoryStream();
+            HyperionSerializer.Instance.Serialize(type, stream);
+            stream.Position = 0;
+            HyperionSerializer.Instance.Deserialize(stream);
+            return false;
+        }
+        catch (Hyperion.Internal.EvilDeserializationException)
+        {
+            return true;
+        }
+        catch (Exception)
+        {
+            return false; // not this check's to judge: the value's own serialization reports it
+        }
+    }
+
     private static void CheckType(Type type, string path)
     {
         var why = TypeVerdicts.GetOrAdd(type, static t =>
@@ -337,7 +363,9 @@ internal static class Payload
             foreach (var (bound, reason) in ProcessBound)
                 if (bound.IsAssignableFrom(t))
                     return reason;
-            return null;
+            return RefusedByHyperion(t)
+                ? "it is a type known to be dangerous to deserialize, which the serializer refuses to rebuild in another process"
+                : null;
         });
         var result = path.StartsWith("result", StringComparison.Ordinal) || path.StartsWith("the result", StringComparison.Ordinal);
         // A type a worker cannot load (a plugin's, loaded from outside the application's dependencies) fails here, at the
