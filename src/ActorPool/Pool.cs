@@ -466,7 +466,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
         long? total = items.TryGetNonEnumeratedCount(out var count) ? count : null;
         var interval = _settings.ProgressInterval;
         return PoolCall<TResult>.Run(_coordinator, fn, PrepareChunks(items, chunkSize), _settings.MaxChunksInFlightPerCall, ordered, _stopped.Token, cancellationToken, limits,
-            progress is null ? null : () => CallProgress.For(progress, total, interval), total, _settings.MaxBytesInFlightPerCall);
+            progress is null ? null : () => CallProgress.For(progress, total, interval), total, _settings.MaxBytesInFlightPerCall, 2 * _settings.Processes);
     }
 
     /// <summary>A call's time limits: its own, else the pool's (<see cref="PoolOptions.TaskTimeouts"/>, <c>actorpool.task.*</c>).</summary>

@@ -113,6 +113,38 @@ public abstract class PoolContract<TFixture>(TFixture fixture) : IClassFixture<T
     }
 
     [Fact]
+    public async Task Imap_of_large_items_must_hold_a_bounded_number_of_bytes_not_only_of_chunks()
+    {
+        const int size = 256 * 1024, count = 64;
+        var pulled = 0;
+        IEnumerable<byte[]> Blocks()
+        {
+            for (var i = 0; i < count; i++)
+            {
+                Interlocked.Increment(ref pulled);
+                var block = new byte[size];
+                block[0] = (byte)i;
+                yield return block;
+            }
+        }
+
+        using var cts = new CancellationTokenSource(Bound);
+        var consumed = 0;
+        await foreach (var block in Pool.ImapAsync((byte[] b) => b, Blocks(), cancellationToken: cts.Token))
+        {
+            Assert.Equal((size, (byte)consumed), (block.Length, block[0]));
+            if (++consumed == 3)
+            {
+                // The caller stops reading: the call may hold max-bytes-in-flight-per-call (1 MiB: two of these chunks,
+                // arguments and results) or two chunks per worker, whichever is more, and the feeder one chunk it read.
+                await Task.Delay(TimeSpan.FromSeconds(1.5), cts.Token);
+                Assert.InRange(Volatile.Read(ref pulled), consumed, consumed + 2 * 2 + 2);
+            }
+        }
+        Assert.Equal(count, consumed);
+    }
+
+    [Fact]
     public async Task A_task_exception_must_reach_the_caller_with_remote_type_message_and_stack_trace()
     {
         var error = await Assert.ThrowsAsync<TaskFailedException>(() => Pool.MapAsync(TestFunctions.Divide, [5, 4, 0, 2], chunkSize: 1).WaitAsync(Bound));

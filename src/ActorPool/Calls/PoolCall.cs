@@ -43,18 +43,21 @@ internal sealed class PoolCall<TResult> : ICallSink
 
     /// <summary>
     /// The bytes of arguments submitted and of results received that the caller has not consumed yet, and the bound the
-    /// feeder keeps them under (0: none): chunks of large items are bounded by their size, not only by their number. One
-    /// chunk always goes, however large, when nothing else is held.
+    /// feeder keeps them under (0: none): chunks of large items are bounded by their size, not only by their number.
+    /// <see cref="_minChunks"/> chunks always go, however large (two per worker: fewer would leave workers idle).
     /// </summary>
     private readonly long _maxBytes;
+
+    private readonly int _minChunks;
 
     private long _heldBytes;
     private readonly ConcurrentDictionary<int, long> _chunkBytes = new();
     private TaskCompletionSource? _bytesFreed;
     private readonly Lock _bytesGate = new();
 
-    private PoolCall(IActorRef coordinator, int maxOutstanding, CallProgress? progress, long maxBytes)
+    private PoolCall(IActorRef coordinator, int maxOutstanding, CallProgress? progress, long maxBytes, int minChunks)
     {
+        _minChunks = Math.Max(1, minChunks);
         _coordinator = coordinator;
         _slots = new SemaphoreSlim(maxOutstanding, maxOutstanding);
         _progress = progress;
@@ -87,7 +90,7 @@ internal sealed class PoolCall<TResult> : ICallSink
             Task wait;
             lock (_bytesGate)
             {
-                if (_heldBytes == 0 || _heldBytes + bytes <= _maxBytes)
+                if (_chunkBytes.Count < _minChunks || _heldBytes + bytes <= _maxBytes)
                 {
                     _heldBytes += bytes;
                     _chunkBytes[index] = bytes;
@@ -143,11 +146,11 @@ internal sealed class PoolCall<TResult> : ICallSink
     public static async IAsyncEnumerable<TResult> Run(
         IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
         CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, (int SoftMs, int HardMs) limits = default,
-        Func<CallProgress?>? progress = null, long? totalTasks = null, long maxBytes = 0)
+        Func<CallProgress?>? progress = null, long? totalTasks = null, long maxBytes = 0, int minChunks = 1)
     {
         using var reporter = progress?.Invoke();
         await foreach (var segment in RunChunks(coordinator, function, chunks, maxOutstanding, ordered, poolStopped, cancellationToken, limits: limits,
-                           progress: reporter, totalTasks: totalTasks, operation: ordered ? "imap" : "imap_unordered", maxBytes: maxBytes).ConfigureAwait(false))
+                           progress: reporter, totalTasks: totalTasks, operation: ordered ? "imap" : "imap_unordered", maxBytes: maxBytes, minChunks: minChunks).ConfigureAwait(false))
             for (var i = 0; i < segment.Count; i++)
                 yield return segment[i];
     }
@@ -156,14 +159,15 @@ internal sealed class PoolCall<TResult> : ICallSink
     /// Runs a call: the results of each chunk at once, chunk by chunk (the fast path of map: no per-result step).
     /// A failed chunk yields the results before the failing input, then throws. <paramref name="progress"/> counts the
     /// call's outcomes as they arrive; its owner ends it (a paired operation runs several of these calls under one).
-    /// <paramref name="maxBytes"/> bounds the arguments and results held for a lazy input (0: only the chunk count does).
+    /// <paramref name="maxBytes"/> bounds the arguments and results held for a lazy input (0: only the chunk count does),
+    /// beyond <paramref name="minChunks"/> chunks.
     /// </summary>
     public static async IAsyncEnumerable<ArraySegment<TResult>> RunChunks(
         IActorRef coordinator, SerializedFunction function, IEnumerable<PreparedChunk> chunks, int maxOutstanding, bool ordered,
         CancellationToken poolStopped, [EnumeratorCancellation] CancellationToken cancellationToken, int gangSize = 0, (int SoftMs, int HardMs) limits = default,
-        CallProgress? progress = null, long? totalTasks = null, string operation = "map", long maxBytes = 0)
+        CallProgress? progress = null, long? totalTasks = null, string operation = "map", long maxBytes = 0, int minChunks = 1)
     {
-        var call = new PoolCall<TResult>(coordinator, maxOutstanding, progress, maxBytes);
+        var call = new PoolCall<TResult>(coordinator, maxOutstanding, progress, maxBytes, minChunks);
         // The call's span: its context goes with every chunk, so the tasks' spans in the workers are its children.
         using var span = Diagnostics.PoolTracing.StartCall(operation, call.Id, totalTasks);
         Exception? failure = null;

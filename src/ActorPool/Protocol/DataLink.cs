@@ -116,10 +116,19 @@ internal sealed class DataLink : IWorkerChannel, IDisposable
             var length = BinaryPrimitives.ReadInt32LittleEndian(header);
             if (length <= 0 || length > maxLength)
                 throw new InvalidDataException($"Bad data link frame length {length} (at most {maxLength}).");
-            var body = new byte[length];
-            _input.ReadExactly(body);
-            using var reader = new BinaryReader(new MemoryStream(body, writable: false), Encoding.UTF8);
-            return ProtocolSerializer.ReadFrame(reader);
+            // A frame's buffer is the pool's, returned once it is read (every field is copied out): batches of results
+            // run to a mebibyte, and a new array each would be a large-object-heap allocation, which full GCs follow.
+            var body = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+            try
+            {
+                _input.ReadExactly(body.AsSpan(0, length));
+                using var reader = new BinaryReader(new MemoryStream(body, 0, length, writable: false), Encoding.UTF8);
+                return ProtocolSerializer.ReadFrame(reader);
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(body);
+            }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or NotSupportedException
                                        or InvalidDataException or ArgumentException or FormatException or OverflowException)

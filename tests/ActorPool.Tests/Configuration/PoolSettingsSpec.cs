@@ -18,6 +18,7 @@ public class PoolSettingsSpec
         Assert.Equal(0, s.MaxTasksPerChild);
         Assert.Equal(256, s.MaxWindow);
         Assert.Equal(Math.Max(64, 2 * s.Processes * 256), s.MaxChunksInFlightPerCall);
+        Assert.Equal(1 << 20, s.MaxBytesInFlightPerCall);
         Assert.True(s.DataLink);
         Assert.Equal(TimeSpan.FromSeconds(60), s.WorkerStartupTimeout);
         Assert.Equal(3, s.MaxConsecutiveStartFailures);
@@ -57,6 +58,10 @@ public class PoolSettingsSpec
         Assert.Contains("actorpool.dispatch.max-window", e.Message);
         var e2 = Assert.Throws<ArgumentException>(() => Create(new PoolOptions(), "actorpool.max-task-retries = lots"));
         Assert.Contains("actorpool.max-task-retries", e2.Message);
+        var e3 = Assert.Throws<ArgumentOutOfRangeException>(() => Create(new PoolOptions(), "actorpool.dispatch.max-bytes-in-flight-per-call = 1KiB"));
+        Assert.Contains("actorpool.dispatch.max-bytes-in-flight-per-call", e3.Message);
+        Assert.Contains("at least 64KiB", e3.Message);
+        Assert.Equal(8L << 20, Create(new PoolOptions(), "actorpool.dispatch.max-bytes-in-flight-per-call = 8MiB").MaxBytesInFlightPerCall);
     }
 
     [Fact]
