@@ -5,6 +5,9 @@ using ActorPool.Benchmarks;
 // ActorPool against Python's multiprocessing (spawn context), workload by workload, in one run on one machine.
 // The ActorPool side runs in this process; the Python side is bench_mp.py, one interpreter per repetition.
 
+if (args is [Workloads.ImapMemoryChildFlag, var count])
+    return await Workloads.ImapMemoryChild(int.Parse(count, CultureInfo.InvariantCulture));
+
 var quick = new Option<bool>("--quick") { Description = "3 runs per side instead of 5 (a run of under 3 minutes)." };
 var runs = new Option<int?>("--runs") { Description = "Runs per side and workload (default 5, or 3 with --quick)." };
 runs.Validators.Add(r =>

@@ -107,7 +107,8 @@ public static class Workloads
              new("dispatch-cost, 100 workers", "µs/task", "lower", "100"), new("dispatch-cost, 1,000 workers", "µs/task", "lower", "1000")],
             ClusterBench.DispatchCost, [], Repetitions: 3),
         new("imap-memory", $"imap x*x over {ImapMemoryInputs:N0} ints from a lazy generator, chunksize 1000: the caller's RSS growth during the call and its peak (sampled every 20 ms)",
-            [new("imap-memory growth", "MB", "lower"), new("imap-memory peak RSS", "MB", "lower", "peak")], ImapMemory, ["imap-memory", "--size", ImapMemoryInputs.ToString(CultureInfo.InvariantCulture)], Repetitions: 2),
+            [new("imap-memory growth", "MB", "lower"), new("imap-memory peak RSS", "MB", "lower", "peak"),
+             new("imap-memory growth, a fresh process", "MB", "lower", "fresh"), new("imap-memory peak RSS, a fresh process", "MB", "lower", "freshpeak")], ImapMemory, ["imap-memory", "--size", ImapMemoryInputs.ToString(CultureInfo.InvariantCulture)], Repetitions: 2),
     ];
 
     public const int ImapMemoryInputs = 10_000_000;
@@ -134,7 +135,52 @@ public static class Workloads
 
     private static async Task<Sample> ImapMemory(BenchContext ctx, CancellationToken ct)
     {
-        var pool = await ctx.WarmPoolAsync(ct);
+        var (growth, peak) = await MeasureImapMemory(await ctx.WarmPoolAsync(ct), ct);
+        var fresh = await ImapMemoryInFreshProcess(ctx.Workers, ct);
+        return new Sample(new Dictionary<string, double?> { ["value"] = growth, ["peak"] = peak, ["fresh"] = fresh?.Growth, ["freshpeak"] = fresh?.Peak });
+    }
+
+    /// <summary>The flag that makes this program measure imap-memory alone, in a process of its own, and print it.</summary>
+    public const string ImapMemoryChildFlag = "--imap-memory-child";
+
+    /// <summary>The body of <see cref="ImapMemoryChildFlag"/>: a new pool, then the measurement, as one line "growth peak".</summary>
+    public static async Task<int> ImapMemoryChild(int workers)
+    {
+        await using var pool = new Pool(new PoolOptions { Processes = workers, ForwardWorkerOutput = false });
+        await pool.MapAsync(Functions.Square, Enumerable.Range(0, 1_000));
+        var (growth, peak) = await MeasureImapMemory(pool, CancellationToken.None);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{growth} {peak}"));
+        return 0;
+    }
+
+    /// <summary>Runs <see cref="ImapMemoryChild"/> in a new process of this program (nothing before it has grown its heap).</summary>
+    private static async Task<(double Growth, double Peak)?> ImapMemoryInFreshProcess(int workers, CancellationToken ct)
+    {
+        var self = Environment.ProcessPath!;
+        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+            psi.ArgumentList.Add(typeof(Workloads).Assembly.Location);
+        psi.ArgumentList.Add(ImapMemoryChildFlag);
+        psi.ArgumentList.Add(workers.ToString(CultureInfo.InvariantCulture));
+        using var child = Process.Start(psi)!;
+        try
+        {
+            var line = await child.StandardOutput.ReadToEndAsync(ct).WaitAsync(TimeSpan.FromMinutes(5), ct);
+            await child.WaitForExitAsync(ct);
+            var parts = line.Trim().Split(' ');
+            return child.ExitCode == 0 && parts.Length == 2
+                ? (double.Parse(parts[0], CultureInfo.InvariantCulture), double.Parse(parts[1], CultureInfo.InvariantCulture))
+                : null;
+        }
+        finally
+        {
+            if (!child.HasExited)
+                child.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static async Task<(double Growth, double Peak)> MeasureImapMemory(Pool pool, CancellationToken ct)
+    {
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
@@ -163,7 +209,7 @@ public static class Workloads
         Check(count == ImapMemoryInputs && total == expected, "imap-memory results");
         peak = Math.Max(peak, RssBytes());
         const double mb = 1024.0 * 1024.0;
-        return new Sample(new Dictionary<string, double?> { ["value"] = (peak - start) / mb, ["peak"] = peak / mb });
+        return ((peak - start) / mb, peak / mb);
 
         static IEnumerable<int> Lazy(int n)
         {

@@ -260,7 +260,9 @@ def run(args, ctx):
             sampler.join()
         assert count == args.size
         top = max(peak[0], rss())
-        return {"value": (top - start) / (1024.0 * 1024.0), "peak": top / (1024.0 * 1024.0)}
+        growth, top_mb = (top - start) / (1024.0 * 1024.0), top / (1024.0 * 1024.0)
+        # Every run here is a fresh interpreter: the same figures stand beside ActorPool's fresh-process rows.
+        return {"value": growth, "peak": top_mb, "fresh": growth, "freshpeak": top_mb}
 
     if args.workload == "worker-crash":
         pool = ctx.Pool(w)
