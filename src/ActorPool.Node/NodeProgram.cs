@@ -72,9 +72,15 @@ internal static class NodeProgram
                                     $"Its secret ({ClusterSettings.SecretVariable} or actorpool.cluster.secret) or its actorpool.cluster.tls certificate is not the cluster's.");
             system.Terminate();
         }, TaskScheduler.Default);
-        Console.Out.WriteLine($"ActorPool node {cluster.SelfAddress}: joining {string.Join(", ", cluster.Settings.SeedNodes)} " +
+        var joining = cluster.Settings.SeedNodes.Count > 0 ? string.Join(", ", cluster.Settings.SeedNodes)
+            : $"the members Akka.Discovery ({ClusterMember.DiscoveryMethod(config)}) finds for '{config.GetString("actorpool.cluster.discovery.service-name")}'";
+        Console.Out.WriteLine($"ActorPool node {cluster.SelfAddress}: joining {joining} " +
                               $"with role {string.Join(", ", cluster.SelfRoles)} and {settings.Workers} worker(s).");
         var host = system.ActorOf(NodeHost.Props(settings, exit), "actorpool-node");
+        // The node carries the Kubernetes API's discovery: its settings are there for discovery-method kubernetes-api.
+        if (ClusterMember.DiscoveryMethod(config) == "kubernetes-api")
+            Akka.Discovery.KubernetesApi.KubernetesDiscovery.Get(system);
+        ClusterMember.Join(system);
         var signals = 0;
 
         // SIGTERM (a service manager) and Ctrl-C: leave the cluster; the coordinator runs elsewhere what is handed back.
@@ -124,16 +130,17 @@ internal static class NodeProgram
         var fromFile = seeds.Count == 0;
         if (fromFile)
             seeds = PoolSettings.Read(() => merged.GetStringList("akka.cluster.seed-nodes")?.ToList() ?? [], "akka.cluster.seed-nodes");
-        if (seeds.Count == 0)
+        if (seeds.Count == 0 && ClusterMember.DiscoveryMethod(merged) is null)
             throw new ArgumentException(
-                "No seed nodes: give --seed-nodes akka.tcp://actorpool@HOST:PORT (the coordinator's address), or akka.cluster.seed-nodes in the --config file.");
+                "No seed nodes: give --seed-nodes akka.tcp://actorpool@HOST:PORT (the coordinator's address), or akka.cluster.seed-nodes in the --config file " +
+                "(or set actorpool.cluster.discovery.method, to find the members through Akka.Discovery).");
         foreach (var seed in seeds)
             ParseMemberAddress(seed, fromFile ? "akka.cluster.seed-nodes" : "--seed-nodes", systemName);
 
         var overrides = ConfigurationFactory.ParseString(
             $"akka.remote.dot-netty.tcp.port = {port}\n" +
             (options.Hostname is { } h ? $"akka.remote.dot-netty.tcp.hostname = \"{h}\"\n" : "") +
-            $"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(s => $"\"{s}\""))}]\n" +
+            (seeds.Count > 0 ? $"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(s => $"\"{s}\""))}]\n" : "") +
             (options.Role is not null ? "akka.cluster.roles = []\n" : ""));
         var config = ClusterMember.Configure(overrides.WithFallback(file), role, coordinatorRole);
         var drain = PoolSettings.Read(() => actorpool.GetTimeSpan("node.drain-timeout"), "actorpool.node.drain-timeout");

@@ -111,7 +111,7 @@ public sealed class Pool : IAsyncDisposable, IDisposable
                 config = Hosting.ClusterMember.Configure(userConfig, cluster.CoordinatorRole, cluster.CoordinatorRole);
                 _system = Hosting.ClusterMember.Start(cluster.SystemName, config, loggerFactory);
                 workerTls = Hosting.ClusterTls.Identity(config.GetConfig("actorpool"));
-                Hosting.ClusterMember.JoinSeeds(_system);
+                Hosting.ClusterMember.Join(_system);
             }
             else
             {

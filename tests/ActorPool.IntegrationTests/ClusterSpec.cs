@@ -215,6 +215,64 @@ public sealed class ClusterSpec : IDisposable
         Assert.Equal(Enumerable.Range(0, 20).Select(x => x * x), squares);
     }
 
+    /// <summary>Members found through Akka.Discovery's config method: the remoting addresses of <paramref name="ports"/>.</summary>
+    private static string Discovery(int[] ports) => $$"""
+
+        actorpool.cluster.discovery { method = config, service-name = "actorpool-test" }
+        akka.discovery.config.services.actorpool-test.endpoints = [{{string.Join(", ", ports.Select(p => $"\"127.0.0.1:{p}\""))}}]
+        """;
+
+    [Fact]
+    public async Task Discovery_must_form_the_cluster_without_seed_nodes_whatever_member_starts_first()
+    {
+        int[] ports = [FreePort(), FreePort(), FreePort()];
+        // The nodes first, with no seed nodes at all: they join the first member of the list once it answers, the
+        // coordinator, whose port sorts first here only by chance (any first member forms the cluster).
+        var file = Path.Combine(Path.GetTempPath(), $"actorpool-node-{Guid.NewGuid():N}.conf");
+        File.WriteAllText(file, Timing + Discovery(ports));
+        _files.Add(file);
+        var nodes = new List<StartedProgram>();
+        for (var i = 1; i <= 2; i++)
+        {
+            var node = new StartedProgram(NodeDll, new Dictionary<string, string> { ["ACTORPOOL_SECRET"] = _secret },
+                "--config", file, "--workers", "1", "--port", ports[i].ToString(), "--assembly", TestAssembly);
+            _nodes.Add(node);
+            nodes.Add(node);
+        }
+        var pool = new Pool(new PoolOptions
+        {
+            Config = Timing + Discovery(ports) + $$"""
+
+                actorpool.cluster { enabled = on, secret = "{{_secret}}", min-workers = 2, local-workers = 0 }
+                akka.remote.dot-netty.tcp { hostname = "127.0.0.1", port = {{ports[0]}} }
+                """,
+        });
+        _pools.Add(pool);
+        await pool.WaitForWorkersAsync().WaitAsync(TimeSpan.FromSeconds(90));
+        var pids = await pool.MapAsync(TestFunctions.SlowPid, Enumerable.Repeat(300, 8), chunkSize: 1).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(nodes.Select(n => n.Pid).Order(), pids.Distinct().Order());
+        Assert.Contains("the members Akka.Discovery (config) finds for 'actorpool-test'", nodes[0].Stdout);
+    }
+
+    [Fact]
+    public void Discovery_without_a_service_name_or_with_seed_nodes_too_must_be_refused_naming_the_key()
+    {
+        var missing = Assert.Throws<ArgumentOutOfRangeException>(() => new Pool(new PoolOptions
+        {
+            Config = $$"""actorpool.cluster { enabled = on, secret = "{{_secret}}", discovery { method = config, service-name = "" } }""",
+        }));
+        Assert.Contains("actorpool.cluster.discovery.service-name", missing.Message);
+        var both = Assert.Throws<ArgumentException>(() => new Pool(new PoolOptions
+        {
+            Config = Discovery([1]) + $$"""
+
+                actorpool.cluster { enabled = on, secret = "{{_secret}}" }
+                akka.cluster.seed-nodes = ["{{Seed}}"]
+                """,
+        }));
+        Assert.Contains("members find each other one way", both.Message);
+    }
+
     [Fact]
     public async Task Node_sent_SIGTERM_must_finish_its_running_task_then_leave_while_the_map_completes()
     {

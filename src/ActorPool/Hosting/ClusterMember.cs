@@ -1,6 +1,7 @@
 using ActorPool.Configuration;
 using Akka.Actor;
 using Akka.Configuration;
+using Akka.Event;
 
 namespace ActorPool.Hosting;
 
@@ -16,7 +17,7 @@ internal static class ClusterMember
     {
         var roles = (user.HasPath("akka.cluster.roles") ? user.GetStringList("akka.cluster.roles") ?? [] : []).Append(role).Distinct();
         var rolesConfig = ConfigurationFactory.ParseString($"akka.cluster.roles = [{string.Join(", ", roles.Select(r => $"\"{r}\""))}]");
-        return rolesConfig.WithFallback(user).WithFallback(ClusterSettings.MemberConfig(role, coordinatorRole)).WithFallback(PoolSettings.Reference);
+        return CheckDiscovery(rolesConfig.WithFallback(user).WithFallback(ClusterSettings.MemberConfig(role, coordinatorRole)).WithFallback(PoolSettings.Reference));
     }
 
     /// <summary>
@@ -77,11 +78,90 @@ internal static class ClusterMember
             });
     }
 
-    /// <summary>Joins the configured seed nodes (Akka does that by itself), or, with none, forms a cluster of one.</summary>
-    public static void JoinSeeds(ActorSystem system)
+    /// <summary>The Akka.Discovery method that finds the members (<c>actorpool.cluster.discovery.method</c>); null when off.</summary>
+    public static string? DiscoveryMethod(Config config) =>
+        PoolSettings.Read(() => config.GetString("actorpool.cluster.discovery.method") ?? "", "actorpool.cluster.discovery.method") is { Length: > 0 } method ? method : null;
+
+    /// <summary>
+    /// Checks a member's configuration before it starts: with discovery on, the service to look up is named and no seed
+    /// nodes are given too. <see cref="ArgumentException"/> names what is wrong.
+    /// </summary>
+    public static Config CheckDiscovery(Config config)
+    {
+        if (DiscoveryMethod(config) is null)
+            return config;
+        var service = PoolSettings.Read(() => config.GetString("actorpool.cluster.discovery.service-name") ?? "", "actorpool.cluster.discovery.service-name");
+        PoolSettings.Require(service.Length > 0, "actorpool.cluster.discovery.service-name", "\"\"", "must name the service Akka.Discovery looks the members up by");
+        var timeout = PoolSettings.Read(() => config.GetTimeSpan("actorpool.cluster.discovery.resolve-timeout"), "actorpool.cluster.discovery.resolve-timeout");
+        PoolSettings.Require(timeout >= TimeSpan.FromMilliseconds(100) && timeout <= TimeSpan.FromMinutes(5), "actorpool.cluster.discovery.resolve-timeout", timeout, "must be between 100ms and 5m");
+        if ((config.GetStringList("akka.cluster.seed-nodes") ?? []).Count > 0)
+            throw new ArgumentException(
+                "actorpool.cluster.discovery.method is set, and akka.cluster.seed-nodes is set too: members find each other one way. Remove the seed " +
+                "nodes (discovery finds them), or set actorpool.cluster.discovery.method = \"\".");
+        return config;
+    }
+
+    /// <summary>
+    /// Joins the cluster: with <c>actorpool.cluster.discovery.method</c> set, the members Akka.Discovery names become the
+    /// seed nodes (looked up again every second until one is found; the same sorted list on every member, so the
+    /// first of them forms the cluster and the others join it); else the configured seed nodes (Akka joins them by
+    /// itself) or, with none, a cluster of one.
+    /// </summary>
+    public static void Join(ActorSystem system)
     {
         var cluster = Akka.Cluster.Cluster.Get(system);
+        if (DiscoveryMethod(system.Settings.Config) is { } method)
+        {
+            _ = JoinDiscoveredAsync(system, cluster, method);
+            return;
+        }
         if (cluster.Settings.SeedNodes.Count == 0)
             cluster.Join(cluster.SelfAddress);
+    }
+
+    private static async Task JoinDiscoveredAsync(ActorSystem system, Akka.Cluster.Cluster cluster, string method)
+    {
+        var config = system.Settings.Config;
+        var service = config.GetString("actorpool.cluster.discovery.service-name");
+        var portName = config.GetString("actorpool.cluster.discovery.port-name") is { Length: > 0 } p ? p : null;
+        var timeout = config.GetTimeSpan("actorpool.cluster.discovery.resolve-timeout");
+        var log = Akka.Event.Logging.GetLogger(system, "ActorPool.Discovery");
+        Akka.Discovery.ServiceDiscovery discovery;
+        try
+        {
+            discovery = Akka.Discovery.Discovery.Get(system).LoadServiceDiscovery(method);
+        }
+        catch (Exception e)
+        {
+            log.Error($"actorpool.cluster.discovery.method = {method}: Akka.Discovery has no such method ({e.GetBaseException().Message}). " +
+                      "Use config (akka.discovery.config.services), or kubernetes-api with the Akka.Discovery.KubernetesApi package. This member joins nothing.");
+            return;
+        }
+        var self = cluster.SelfAddress;
+        for (var attempt = 0; !system.WhenTerminated.IsCompleted; attempt++)
+        {
+            try
+            {
+                var resolved = await discovery.Lookup(new Akka.Discovery.Lookup(service, portName, "tcp"), timeout).ConfigureAwait(false);
+                // A target without a port listens where this member does (Kubernetes pods of one deployment, say).
+                var seeds = resolved.Addresses.Take(64)
+                    .Select(t => new Address(self.Protocol, self.System, t.Address?.ToString() ?? t.Host, t.Port ?? self.Port))
+                    .Distinct().OrderBy(a => a.ToString(), StringComparer.Ordinal).ToList();
+                if (seeds.Count > 0)
+                {
+                    log.Info("Joining the members {0} found ({1}): {2}", method, service, string.Join(", ", seeds));
+                    cluster.JoinSeedNodes(seeds);
+                    return;
+                }
+                if (attempt % 10 == 0)
+                    log.Info("Akka.Discovery ({0}) found no member of '{1}' yet; looking again every second.", method, service);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !system.WhenTerminated.IsCompleted)
+            {
+                if (attempt % 10 == 0)
+                    log.Warning("Akka.Discovery ({0}) could not look up '{1}': {2}. Looking again every second.", method, service, e.GetBaseException().Message);
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        }
     }
 }
