@@ -54,8 +54,13 @@ internal sealed record PoolSettings
     /// <summary>The largest serialized chunk of arguments or results: the frame size less room for the envelope.</summary>
     public int MaxPayloadBytes => MaxFrameSize - 64 * 1024;
 
-    /// <summary>The embedded reference.conf.</summary>
-    public static Config Reference { get; } = LoadReference();
+    /// <summary>The embedded reference.conf, parsed on first use (about 8 ms: a spawned worker that starts no ActorSystem never does).</summary>
+    public static Config Reference => ReferenceConfig.Value;
+
+    private static class ReferenceConfig
+    {
+        public static readonly Config Value = LoadReference();
+    }
 
     private static Config LoadReference()
     {
