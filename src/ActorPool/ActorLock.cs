@@ -76,7 +76,11 @@ public abstract class ActorLockBase : IProcessHandle
     /// <summary>The lock's name: the same name in the same program is the same lock.</summary>
     public string Name => _name;
 
-    private protected LockClient Client => LockClient.For(_managerPath, new LockSpec(_name, _exclusive, _permits, _reentrant, _counting));
+    // This process's client of the lock, found once per handle (a handle sent to another process finds its own there).
+    [Hyperion.Ignore]
+    private LockClient? _client;
+
+    private protected LockClient Client => _client ??= LockClient.For(_managerPath, new LockSpec(_name, _exclusive, _permits, _reentrant, _counting));
 
     /// <summary>Acquires (at most <paramref name="timeout"/>); on success records the grant's token and abandonment.</summary>
     private async Task<LockGrant?> TryAcquireAsync(TimeSpan? timeout, CancellationToken ct)
@@ -102,8 +106,17 @@ public abstract class ActorLockBase : IProcessHandle
     /// Python's <c>acquire(blocking=True, timeout=None)</c>; with <c>blocking: false</c> the timeout is ignored, as
     /// <c>multiprocessing</c>'s locks do: it answers at once.
     /// </summary>
-    private protected bool AcquireBlocking(bool blocking, TimeSpan? timeout) =>
-        TryAcquireAsync(blocking ? timeout : TimeSpan.Zero, CancellationToken.None).GetAwaiter().GetResult() is not null;
+    private protected bool AcquireBlocking(bool blocking, TimeSpan? timeout)
+    {
+        // The mutex this process holds idle (released, not asked back): taken here, with no task and no round trip.
+        if (!_reentrant && Client.TryTakeLeased() is { } leased)
+        {
+            FencingToken = leased.Token;
+            Abandoned = false;
+            return true;
+        }
+        return TryAcquireAsync(blocking ? timeout : TimeSpan.Zero, CancellationToken.None).GetAwaiter().GetResult() is not null;
+    }
 
     /// <summary>Acquires and returns the hold, released by <paramref name="release"/> when disposed.</summary>
     private protected async Task<LockHolder> HoldAsync(TimeSpan? timeout, CancellationToken ct, Action release)

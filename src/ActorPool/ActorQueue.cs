@@ -50,7 +50,11 @@ public class ActorQueue<T> : Hosting.IProcessHandle
 
     string Hosting.IProcessHandle.OwnerPath => _path;
 
-    private protected QueueClient<T> Client => QueueClient<T>.For(_path, _maxSize);
+    // This process's client of the queue, found once per handle (a handle sent to another process finds its own there).
+    [Hyperion.Ignore]
+    private QueueClient<T>? _client;
+
+    private protected QueueClient<T> Client => _client ??= QueueClient<T>.For(_path, _maxSize);
 
     /// <summary>At most this many items wait in the queue; 0: no bound.</summary>
     public int MaxSize => _maxSize;

@@ -408,7 +408,8 @@ internal static class Payload
     {
         for (var t = type; t is not null && t != typeof(object); t = t.BaseType)
             foreach (var f in t.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
-                yield return f;
+                if (!f.IsDefined(typeof(Hyperion.IgnoreAttribute), inherit: false)) // not sent: what this process keeps for itself
+                    yield return f;
     }
 
     private static string FieldName(FieldInfo field)

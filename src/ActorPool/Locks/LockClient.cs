@@ -58,6 +58,19 @@ internal sealed class LockClient : RemoteClient
         }
     }
 
+    /// <summary>The mutex leased here and idle, nobody of this process waiting for it: taken now; else null (acquire as usual).</summary>
+    public LockGrant? TryTakeLeased()
+    {
+        lock (Gate)
+        {
+            if (!_spec.Exclusive || !_leased || _inUse || _revokePending || _waiters.Count > 0)
+                return null;
+            _inUse = true;
+            ReportInUse();
+            return new LockGrant(++_lastToken, false);
+        }
+    }
+
     public Task<LockGrant> AcquireAsync(TimeSpan? timeout, CancellationToken ct)
     {
         EnsureConnected();
