@@ -62,6 +62,31 @@ public sealed class ActorLockSpec
     }
 
     [Fact]
+    public async Task A_process_that_takes_the_lock_again_and_again_must_not_starve_another_that_waits_for_it()
+    {
+        // A holder may keep the lock for a few milliseconds after another process asks for it (a hand-over costs a
+        // round trip), never longer: the other one gets it while the first goes on taking it as fast as it can.
+        var lk = new ActorLock();
+        var folder = Directory.CreateTempSubdirectory("actorpool-lock-spin-").FullName;
+        var pool = new Pool(2);
+        using var terminating = new Terminating(pool);
+        try
+        {
+            await pool.WaitForWorkersAsync().WaitAsync(Bound);
+            var spinner = pool.ApplyAsync(() => LockWork.SpinUntil(lk, folder));
+            var taker = pool.ApplyAsync(() => LockWork.TakeWhileOthersSpin(lk, folder, 50));
+            var (cycles, stoppedByTaker) = await spinner.WaitAsync(Bound + Bound);
+            Assert.Equal(50, await taker.WaitAsync(Bound));
+            Assert.True(stoppedByTaker, "the spinning process ran for its whole minute: the other one was starved of the lock");
+            Assert.True(cycles > 50, $"the spinner took the lock only {cycles} times: it did not contend");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_lock_whose_holder_is_killed_must_go_to_the_waiter_within_2_seconds_marked_abandoned()
     {
         var lk = new ActorLock();
@@ -199,6 +224,45 @@ public static class LockWork
             }
         }
         return Environment.ProcessId;
+    }
+
+    /// <summary>Takes and releases the lock as fast as it can until <c>done</c> appears in <paramref name="folder"/> (at most a minute).</summary>
+    public static (long Cycles, bool Stopped) SpinUntil(ActorLock lk, string folder)
+    {
+        var done = Path.Combine(folder, "done");
+        var end = DateTime.UtcNow.AddMinutes(1);
+        long cycles = 0;
+        File.WriteAllText(Path.Combine(folder, "spinning"), "");
+        while (DateTime.UtcNow < end)
+        {
+            for (var i = 0; i < 1000; i++)
+            {
+                lk.Acquire();
+                lk.Release();
+            }
+            cycles += 1000;
+            if (File.Exists(done))
+                return (cycles, true);
+        }
+        return (cycles, false);
+    }
+
+    /// <summary>Once the spinner runs, takes the lock <paramref name="times"/> times, then says it is done.</summary>
+    public static int TakeWhileOthersSpin(ActorLock lk, string folder, int times)
+    {
+        while (!File.Exists(Path.Combine(folder, "spinning")))
+            Thread.Sleep(5);
+        var taken = 0;
+        for (var i = 0; i < times; i++)
+        {
+            if (lk.Acquire(timeout: TimeSpan.FromSeconds(30)))
+            {
+                taken++;
+                lk.Release();
+            }
+        }
+        File.WriteAllText(Path.Combine(folder, "done"), "");
+        return taken;
     }
 
     public static int HoldForever(ActorLock lk, string marker)

@@ -24,6 +24,46 @@ internal sealed class LockClient : RemoteClient
     private bool _leased;
     private bool _inUse;
     private bool _revokePending;
+
+    // How long this process may go on taking the mutex after another process asked for it: a hand-over costs a round
+    // trip through the manager, so under contention the mutex moves between processes at most every HoldWindow, not at
+    // every release. The unfairness is bounded, where a POSIX semaphore's
+    // (multiprocessing.Lock's) is not; waiters of one process are still served in order.
+    private static readonly long HoldWindow = System.Diagnostics.Stopwatch.Frequency / 200; // 5 ms
+    private long _revokedAt;
+    private Timer? _holdTimer;
+    private bool _holdArmed;
+
+    /// <summary>No other process waits for the mutex, or it asked less than <see cref="HoldWindow"/> ago (under the gate).</summary>
+    private bool Holding => !_revokePending || System.Diagnostics.Stopwatch.GetTimestamp() - _revokedAt < HoldWindow;
+
+    private void MarkRevoked()
+    {
+        if (!_revokePending)
+            _revokedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        _revokePending = true;
+    }
+
+    /// <summary>At the end of the hold window: the mutex, idle, goes back (one in use goes back at its release).</summary>
+    private void ArmGiveBack()
+    {
+        if (_holdArmed)
+            return; // once per request of the other process's: a timer change at every release would cost more than the release
+        _holdArmed = true;
+        var left = (_revokedAt + HoldWindow - System.Diagnostics.Stopwatch.GetTimestamp()) * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+        _holdTimer ??= new Timer(static c => ((LockClient)c!).GiveBackIfIdle(), this, Timeout.Infinite, Timeout.Infinite);
+        _holdTimer.Change(TimeSpan.FromMilliseconds(Math.Max(1, Math.Ceiling(left))), Timeout.InfiniteTimeSpan);
+    }
+
+    private void GiveBackIfIdle()
+    {
+        lock (Gate)
+        {
+            _holdArmed = false;
+            if (_leased && _revokePending && !_inUse)
+                GiveBack();
+        }
+    }
     private long _lastToken;
     private int _held; // semaphore permits this process holds
     private readonly WaiterQueue<bool, LockGrant> _waiters;
@@ -63,7 +103,7 @@ internal sealed class LockClient : RemoteClient
     {
         lock (Gate)
         {
-            if (!_spec.Exclusive || !_leased || _inUse || _revokePending || _waiters.Count > 0)
+            if (!_spec.Exclusive || !_leased || _inUse || !Holding || _waiters.Count > 0)
                 return null;
             _inUse = true;
             ReportInUse();
@@ -77,7 +117,7 @@ internal sealed class LockClient : RemoteClient
         WaiterQueue<bool, LockGrant>.Waiter waiter;
         lock (Gate)
         {
-            if (_spec.Exclusive && _leased && !_inUse && !_revokePending && _waiters.Count == 0)
+            if (_spec.Exclusive && _leased && !_inUse && Holding && _waiters.Count == 0)
             {
                 _inUse = true;
                 ReportInUse();
@@ -180,13 +220,15 @@ internal sealed class LockClient : RemoteClient
             if (!_inUse)
                 throw new InvalidOperationException($"Release of lock '{_spec.Name}', which is not held (Python's 'release unlocked lock').");
             _inUse = false;
-            if (_revokePending)
+            if (!Holding)
                 GiveBack();
             else if (_waiters.Count > 0)
             {
                 _inUse = true;
                 _waiters.TryServe(new LockGrant(++_lastToken, false));
             }
+            else if (_revokePending)
+                ArmGiveBack();
             ReportInUse();
         }
     }
@@ -196,6 +238,7 @@ internal sealed class LockClient : RemoteClient
     {
         _leased = false;
         _revokePending = false;
+        _holdArmed = false;
         Tell(new LRelease(_spec.Name, _lastToken));
         if (_waiters.Count > 0 && _request == 0)
             SendAcquire(wait: true);
@@ -226,7 +269,7 @@ internal sealed class LockClient : RemoteClient
             _lastToken = m.Token;
             _reportedInUse = true; // the manager counts a fresh grant as in use
             if (m.Revoke)
-                _revokePending = true;
+                MarkRevoked();
             if (_waiters.Count > 0)
             {
                 _inUse = true;
@@ -269,7 +312,7 @@ internal sealed class LockClient : RemoteClient
             if (!_spec.Exclusive || !_leased)
                 return;
             if (_inUse)
-                _revokePending = true;
+                MarkRevoked();
             else
                 GiveBack();
         }
