@@ -55,13 +55,32 @@ public class FunctionCodecSpec
     }
 
     [Fact]
-    public void A_closure_must_keep_going_through_Hyperion_with_its_captured_values()
+    public void A_closure_over_plain_values_must_travel_with_them_and_run()
     {
         var k = 5;
-        var closure = RoundTrip(new MapFunction<int, int>(x => x * k), out var format);
+        var unit = 0.25;
+        string? nothing = null;
+        var tag = "t";
+        var day = DayOfWeek.Friday;
+        var when = new DateTime(2026, 12, 2, 10, 0, 0, DateTimeKind.Utc);
+        var closure = RoundTrip(new MapFunction<int, string>(x => $"{tag}{x * k * unit}{nothing ?? "-"}{day}{when:yyyy}"), out var format);
+        Assert.Equal(FunctionFormat, format);
+        Assert.Equal("t2.5-Friday2026", Run(closure, new[] { 2 }));
+    }
+
+    private sealed class Box
+    {
+        public int Value = 3;
+    }
+
+    [Fact]
+    public void A_closure_over_an_object_must_keep_going_through_Hyperion_with_its_captured_values()
+    {
+        var box = new Box();
+        var closure = RoundTrip(new MapFunction<int, int>(x => x * box.Value), out var format);
         Assert.Equal(HyperionFormat, format);
-        Assert.Equal(10, Run(closure, new[] { 2 }));
-        Assert.Null(FunctionCodec.TryEncode(new MapFunction<int, int>(x => x * k), FunctionFormat));
+        Assert.Equal(6, Run(closure, new[] { 2 }));
+        Assert.Null(FunctionCodec.TryEncode(new MapFunction<int, int>(x => x * box.Value), FunctionFormat));
         Assert.Null(FunctionCodec.TryEncode("not a function", FunctionFormat));
     }
 
