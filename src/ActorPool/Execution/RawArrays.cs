@@ -6,7 +6,8 @@ namespace ActorPool.Execution;
 
 /// <summary>
 /// The fast path of <see cref="Payload"/>: arrays of primitive numbers travel as their raw memory (a copy, no
-/// per-element work), and arrays of byte arrays as lengths and bytes. Everything else goes through Hyperion.
+/// per-element work), arrays of byte arrays as lengths and bytes, and arrays of strings as lengths and UTF-16 code units
+/// (exact: a lone surrogate survives, which UTF-8 would replace). Everything else goes through Hyperion.
 /// </summary>
 internal static class RawArrays
 {
@@ -16,10 +17,10 @@ internal static class RawArrays
     private static readonly Type[] Types =
     [
         typeof(byte), typeof(sbyte), typeof(short), typeof(ushort), typeof(int), typeof(uint), typeof(long), typeof(ulong),
-        typeof(float), typeof(double), typeof(bool), typeof(char), typeof(decimal), typeof(byte[]),
+        typeof(float), typeof(double), typeof(bool), typeof(char), typeof(decimal), typeof(byte[]), typeof(string),
     ];
 
-    private const byte BytesOfBytes = 13;
+    private const byte BytesOfBytes = 13, Strings = 14;
 
     /// <summary>The size of <paramref name="value"/>'s raw encoding, or null when it has none.</summary>
     public static long? EncodedSize(object? value)
@@ -27,12 +28,20 @@ internal static class RawArrays
         if (Code(value) is not { } code)
             return null;
         var array = (Array)value!;
-        if (code != BytesOfBytes)
-            return HeaderSize + (long)array.Length * ElementSizes[code];
         var size = (long)HeaderSize;
-        foreach (var a in Unsafe.As<byte[][]>(array))
-            size += 4 + (a?.Length ?? 0);
-        return size;
+        switch (code)
+        {
+            case BytesOfBytes:
+                foreach (var a in Unsafe.As<byte[][]>(array))
+                    size += 4 + (a?.Length ?? 0);
+                return size;
+            case Strings:
+                foreach (var s in Unsafe.As<string[]>(array))
+                    size += 4 + 2L * (s?.Length ?? 0);
+                return size;
+            default:
+                return size + (long)array.Length * ElementSizes[code];
+        }
     }
 
     /// <summary>The raw encoding of <paramref name="value"/> in a new array, or null when it has none.</summary>
@@ -65,6 +74,16 @@ internal static class RawArrays
                     stream.Write(length);
                     if (a is not null)
                         stream.Write(a);
+                }
+                break;
+            case Strings:
+                Span<byte> chars = stackalloc byte[4];
+                foreach (var s in Unsafe.As<string[]>(array))
+                {
+                    BinaryPrimitives.WriteInt32LittleEndian(chars, s?.Length ?? -1);
+                    stream.Write(chars);
+                    if (s is not null)
+                        stream.Write(MemoryMarshal.AsBytes(s.AsSpan()));
                 }
                 break;
             default:
@@ -112,7 +131,8 @@ internal static class RawArrays
             10 => Read<bool>(stream, count),
             11 => Read<char>(stream, count),
             12 => Read<decimal>(stream, count),
-            _ => ReadBytesOfBytes(stream, count),
+            BytesOfBytes => ReadBytesOfBytes(stream, count),
+            _ => ReadStrings(stream, count),
         };
     }
 
@@ -133,6 +153,40 @@ internal static class RawArrays
         var array = GC.AllocateUninitializedArray<T>(count);
         stream.ReadExactly(MemoryMarshal.AsBytes(array.AsSpan()));
         return array;
+    }
+
+    private static string?[] ReadStrings(Stream stream, int count)
+    {
+        CheckFits(stream, count, 4);
+        var strings = new string?[count];
+        Span<byte> length = stackalloc byte[4];
+        var buffer = Array.Empty<char>();
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                stream.ReadExactly(length);
+                var n = BinaryPrimitives.ReadInt32LittleEndian(length);
+                if (n < 0)
+                    continue;
+                CheckFits(stream, n, 2);
+                if (buffer.Length < n)
+                {
+                    if (buffer.Length > 0)
+                        System.Buffers.ArrayPool<char>.Shared.Return(buffer);
+                    buffer = System.Buffers.ArrayPool<char>.Shared.Rent(n);
+                }
+                var span = buffer.AsSpan(0, n);
+                stream.ReadExactly(MemoryMarshal.AsBytes(span));
+                strings[i] = n == 0 ? "" : new string(span);
+            }
+        }
+        finally
+        {
+            if (buffer.Length > 0)
+                System.Buffers.ArrayPool<char>.Shared.Return(buffer);
+        }
+        return strings;
     }
 
     private static byte[]?[] ReadBytesOfBytes(Stream stream, int count)

@@ -93,11 +93,12 @@ public class RawArraysSpec
         new uint[] { 7 }, new[] { long.MinValue, 9L }, new ulong[] { ulong.MaxValue }, new[] { 1.5f, float.NaN }, new[] { double.Epsilon, -0.0 },
         new[] { true, false }, new[] { 'a', 'é' }, new[] { 1.1m, decimal.MaxValue }, Array.Empty<int>(),
         new[] { new byte[] { 1, 2 }, null, [] },
+        new[] { "a", null, "", "été ✓ 𝄞", "\ud800 lone surrogate", new string('x', 100_000) }, Array.Empty<string>(),
     };
 
     [Theory]
     [MemberData(nameof(Arrays))]
-    public void Arrays_of_numbers_and_of_byte_arrays_must_round_trip_through_the_raw_encoding(Array array)
+    public void Arrays_of_numbers_byte_arrays_and_strings_must_round_trip_through_the_raw_encoding(Array array)
     {
         var bytes = Payload.Serialize(array);
         Assert.Equal(1, bytes[0]); // the raw format, not Hyperion
@@ -109,10 +110,19 @@ public class RawArraysSpec
     [Fact]
     public void Other_values_must_go_through_Hyperion_and_unknown_formats_must_be_named()
     {
-        var strings = Payload.Serialize(new[] { "a", null, "c" });
-        Assert.Equal(0, strings[0]);
-        Assert.Equal(new[] { "a", null, "c" }, (string?[])Payload.Deserialize(strings)!);
+        var objects = Payload.Serialize(new object?[] { "a", null, 3 });
+        Assert.Equal(0, objects[0]);
+        Assert.Equal(new object?[] { "a", null, 3 }, (object?[])Payload.Deserialize(objects)!);
         var e = Assert.Throws<InvalidDataException>(() => Payload.Deserialize([9, 1, 2]));
         Assert.Contains("different ActorPool versions", e.Message);
+    }
+
+    [Fact]
+    public void A_string_array_claiming_more_than_its_bytes_hold_must_be_refused_before_allocating()
+    {
+        var bytes = Payload.Serialize(new[] { "abc" });
+        // The first string's length (3 chars) becomes 200 million.
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(6), 200_000_000);
+        Assert.Contains("damaged or forged", Assert.Throws<InvalidDataException>(() => Payload.Deserialize(bytes)).Message);
     }
 }
